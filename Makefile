@@ -1,0 +1,90 @@
+# wf2jsm: webform submissions from PostgreSQL to Jira Service Management.
+#
+#   make            build bin/wf2jsm
+#   make test       unit tests (cmocka), integration tests (real PostgreSQL, real
+#                   curl, the JSM test server) under ASan+UBSan, valgrind, contract
+#   make demo       the real job against a throwaway PostgreSQL and the test server
+#   make bench      median wall time of a tick with nothing new
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKGS = libpq libcurl libcjson sqlite3 libcrypto
+DEPS_OK := $(shell pkg-config --exists $(PKGS) cmocka 2>/dev/null && command -v pg_config >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && echo yes)
+
+CFLAGS ?= -O2 -g
+WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-truncation
+PKG_CFLAGS = $(if $(DEPS_OK),$(shell pkg-config --cflags $(PKGS)),)
+PKG_LIBS = $(if $(DEPS_OK),$(shell pkg-config --libs $(PKGS)),)
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+MODULES = errors log config lock unique_key attachments tracker fetch_submissions \
+          jira_fields jsm_client process_batch
+JOBS = wf2jsm job sync fields status check retry reconcile rollback replay metrics
+MIGRATIONS = $(sort $(wildcard setup/migrations/*.sql))
+
+MODULE_SRC = $(MODULES:%=modules/%.c) build/migrations.c
+JOB_SRC = $(JOBS:%=jobs/%.c)
+HEADERS = $(wildcard modules/*.h jobs/*.h)
+
+.PHONY: all deps test unit integration contract valgrind bench demo install clean
+
+all: deps bin/wf2jsm
+
+# On a fresh machine the first build installs its own dependencies.
+deps:
+ifneq ($(DEPS_OK),yes)
+	@echo "make: build dependencies are missing; running setup/install-deps.sh"
+	@sh setup/install-deps.sh
+	@$(MAKE) --no-print-directory $(MAKECMDGOALS)
+	@exit 0
+endif
+
+build/migrations.c: $(MIGRATIONS) setup/embed-sql.sh
+	@mkdir -p build
+	sh setup/embed-sql.sh $@ $(MIGRATIONS)
+
+bin/wf2jsm: $(MODULE_SRC) $(JOB_SRC) $(HEADERS)
+	@mkdir -p bin
+	$(CC) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(MODULE_SRC) $(JOB_SRC) $(PKG_LIBS)
+
+# The binary the tests drive: same sources, sanitizers on.
+build/test/wf2jsm: $(MODULE_SRC) $(JOB_SRC) $(HEADERS)
+	@mkdir -p build/test
+	$(CC) $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -o $@ $(MODULE_SRC) $(JOB_SRC) $(PKG_LIBS)
+
+UNIT_TESTS = $(patsubst tests/unit/%.c,build/test/%,$(wildcard tests/unit/test_*.c))
+build/test/test_%: tests/unit/test_%.c $(MODULE_SRC) $(HEADERS)
+	@mkdir -p build/test
+	$(CC) $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -o $@ $< $(MODULE_SRC) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+unit: deps $(UNIT_TESTS)
+	@sh tests/run-unit.sh $(UNIT_TESTS)
+
+integration: deps bin/wf2jsm build/test/wf2jsm
+	python3 tests/integration/run.py
+
+valgrind: deps bin/wf2jsm $(UNIT_TESTS)
+	python3 tests/integration/run.py --valgrind
+
+contract: deps bin/wf2jsm
+	bash contract/run.sh
+
+test: deps bin/wf2jsm build/test/wf2jsm $(UNIT_TESTS)
+	@sh tests/run-all.sh
+
+bench: deps bin/wf2jsm
+	python3 tests/bench/noop_tick.py
+
+demo: deps bin/wf2jsm
+	sh setup/demo.sh
+
+install: bin/wf2jsm
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/doc/wf2jsm/examples
+	install -m 0755 bin/wf2jsm $(DESTDIR)$(PREFIX)/bin/wf2jsm
+	install -m 0644 docs/wf2jsm.1 $(DESTDIR)$(PREFIX)/share/man/man1/wf2jsm.1
+	install -m 0644 .env.example cron/* $(DESTDIR)$(PREFIX)/share/doc/wf2jsm/examples/
+
+clean:
+	rm -rf bin build

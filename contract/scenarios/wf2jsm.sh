@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Program scenarios: the real bin/wf2jsm against the validating proxy.
+# A throwaway PostgreSQL with the sample webform rows; then, from a temporary
+# working directory, `wf2jsm fields`, `check`, `sync --catch-up` and `reconcile`,
+# each of which must exit 0 with no contract violation in what it sent or got.
+# Without bin/wf2jsm the scenarios are skipped (reported as such, with the reason).
+# Run by contract/run.sh (see lib.sh for the environment).
+set -uo pipefail
+SCENARIO=wf2jsm
+. "$CONTRACT_DIR/lib.sh"
+
+BIN=${WF2JSM_BIN:-$ROOT/bin/wf2jsm}
+if [ ! -x "$BIN" ]; then
+    skip "wf2jsm: program scenarios skipped: ${BIN#"$ROOT"/} is not built yet (build it first, e.g. make)"
+    exit 0
+fi
+PGTMP=$ROOT/tests/lib/pgtmp.sh
+PG_DIR=$CONTRACT_WORK/pg
+RUN=$CONTRACT_WORK/wf2jsm-run
+mkdir -p "$RUN/logs" "$PG_DIR"
+stop_pg() { bash "$PGTMP" stop "$PG_DIR" >/dev/null 2>&1 || true; }
+trap stop_pg EXIT
+
+if ! DB_URL=$(bash "$PGTMP" start "$PG_DIR" 2>"$CONTRACT_BUILD/logs/pgtmp.log"); then
+    fail "wf2jsm: start a throwaway PostgreSQL (tests/lib/pgtmp.sh)"
+    sed 's/^/       /' "$CONTRACT_BUILD/logs/pgtmp.log"
+    exit 0
+fi
+if psql "$DB_URL" -v ON_ERROR_STOP=1 -q -f "$ROOT/setup/webform_schema.sql" -f "$ROOT/setup/webform_seed.sql" \
+        >"$CONTRACT_BUILD/logs/psql.log" 2>&1; then
+    rows=$(psql "$DB_URL" -Atc 'SELECT count(*) FROM webform_submissions' 2>/dev/null)
+    pass "wf2jsm: throwaway PostgreSQL with the sample webform table ($rows rows)"
+else
+    fail "wf2jsm: load setup/webform_schema.sql and setup/webform_seed.sql"
+    sed 's/^/       /' "$CONTRACT_BUILD/logs/psql.log"
+    exit 0
+fi
+
+# A committed example mapping, if the project has one; otherwise `wf2jsm fields`
+# is expected to write SYNC_FIELD_MAPPING itself.
+for example in "$ROOT/setup/field_mapping.example.json" "$ROOT/field_mapping.example.json" "$ROOT/setup/field_mapping.json"; do
+    if [ -f "$example" ]; then cp "$example" "$RUN/field_mapping.json"; break; fi
+done
+
+export WEBFORM_DB_URL=$DB_URL JIRA_BASE_URL=$PROXY_URL JIRA_EMAIL JIRA_API_TOKEN \
+    JSM_SERVICE_DESK_ID=1 JSM_REQUEST_TYPE_ID=10 \
+    SYNC_TRACKER_DB=$RUN/tracker.db SYNC_LOG_DIR=$RUN/logs SYNC_FIELD_MAPPING=$RUN/field_mapping.json
+
+admin POST /_admin/reset >/dev/null || { fail "wf2jsm: reset the JSM test server"; exit 0; }
+next_mark
+for cmd in "fields" "check" "sync --catch-up" "reconcile"; do
+    from=$LAST_MARK
+    log=$CONTRACT_BUILD/logs/wf2jsm-${cmd%% *}.log
+    # shellcheck disable=SC2086  # $cmd is the subcommand and its flags
+    (cd "$RUN" && timeout 180 "$BIN" $cmd) >"$log" 2>&1; rc=$?
+    next_mark
+    out=$(report "$from" "$LAST_MARK" --quiet); vrc=$?
+    if [ "$rc" = 0 ] && [ "$vrc" = 0 ]; then
+        pass "wf2jsm: wf2jsm $cmd (exit 0, no violations)"
+    else
+        fail "wf2jsm: wf2jsm $cmd (exit $rc$([ "$vrc" = 0 ] || echo ", contract violations"))"
+        [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/       /'
+        tail -15 "$log" | sed 's/^/       | /'
+    fi
+    if [ "$cmd" = "sync --catch-up" ]; then
+        n=$(admin GET /_admin/state | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))' 2>/dev/null || echo 0)
+        if [ "${n:-0}" -gt 0 ]; then pass "wf2jsm: sync created $n request(s) through the proxy"
+        else fail "wf2jsm: sync --catch-up created no request at the JSM test server"; fi
+    fi
+done
+exit 0

@@ -1,0 +1,109 @@
+/* job.c: shared set-up and error reporting for the subcommands. */
+#define _DEFAULT_SOURCE
+#include "job.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned needs)
+{
+    memset(job, 0, sizeof *job);
+    job->name = name;
+    wf_err rc = wf_config_load(&job->cfg, env_file, (needs & JOB_NEEDS_JIRA) != 0, job->err, sizeof job->err);
+    if (rc != WF_OK) return rc;
+    if (needs & JOB_NEEDS_LOG) {
+        job->log = wf_log_open(job->cfg.log_dir, job->err, sizeof job->err);
+        if (!job->log) return WF_ERR_FILE;
+    } else {
+        job->log = wf_log_open_null();
+        if (!job->log) return WF_ERR_NOMEM;
+    }
+    wf_log_add_secret(job->log, job->cfg.jira_api_token);
+    wf_log_add_secret(job->log, job->cfg.jira_bearer_token);
+    if (needs & JOB_NEEDS_LOCK) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s.lock", job->cfg.tracker_db);
+        rc = wf_lock_acquire(path, &job->lock, job->err, sizeof job->err);
+        if (rc == WF_ERR_LOCKED) {
+            wf_log_kv(job->log, "lock", "INFO", "event", "locked", "command", name, "detail", job->err, NULL);
+            return rc;
+        }
+        if (rc != WF_OK) return rc;
+    }
+    if (needs & JOB_NEEDS_TRACKER) {
+        rc = wf_tracker_open(job->cfg.tracker_db, &job->tracker, job->err, sizeof job->err);
+        if (rc != WF_OK) return rc;
+    }
+    if (needs & JOB_NEEDS_SOURCE) {
+        char *password = NULL;
+        rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+        wf_log_add_secret(job->log, password);
+        free(password);
+        if (rc != WF_OK) {
+            wf_log_kv(job->log, "fetch_submissions", "ERROR", "event", "connect_failed", "error", job->err, NULL);
+            return rc;
+        }
+    }
+    return WF_OK;
+}
+
+void job_teardown(wf_job *job)
+{
+    wf_source_close(job->source);
+    wf_tracker_close(job->tracker);
+    wf_lock_release(job->lock);
+    wf_log_close(job->log);
+    wf_config_free(&job->cfg);
+    memset(job, 0, sizeof *job);
+}
+
+int job_fail(wf_job *job, wf_err rc, const char *msg)
+{
+    char text[1200];
+    snprintf(text, sizeof text, "%s", msg ? msg : job->err);
+    wf_log_redact(job->log, text);
+    if (rc == WF_ERR_LOCKED) {
+        fprintf(stderr, "wf2jsm %s: %s\n", job->name, text);
+    } else {
+        fprintf(stderr, "wf2jsm %s: error: %s\n", job->name, text[0] ? text : wf_strerror(rc));
+        if (job->log) wf_log_kv(job->log, job->name, "ERROR", "event", "failed", "class", wf_strerror(rc), "error", text, NULL);
+    }
+    return wf_exit_code(rc);
+}
+
+int job_parse_time(const char *text, int64_t *out_us)
+{
+    int y, mo, d, h = 0, mi = 0, s = 0, n = 0;
+    if (!text || sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) return -1;
+    const char *p = text + 10;
+    long offset = 0;
+    if (*p) {
+        int m = 0;
+        if ((*p != 'T' && *p != ' ') || sscanf(p + 1, "%2d:%2d%n", &h, &mi, &m) != 2) return -1;
+        p += 1 + m;
+        if (*p == ':') {
+            if (!isdigit((unsigned char)p[1]) || sscanf(p + 1, "%2d%n", &s, &m) != 1) return -1;
+            p += 1 + m;
+            if (*p == '.') for (p++; isdigit((unsigned char)*p); p++) {}
+        }
+        if (*p == 'Z') p++;
+        else if (*p == '+' || *p == '-') {
+            int oh = 0, om = 0;
+            int sign = *p == '-' ? -1 : 1;
+            if (sscanf(p + 1, "%2d", &oh) != 1) return -1;
+            p += 3;
+            if (*p == ':') p++;
+            if (isdigit((unsigned char)*p)) { if (sscanf(p, "%2d", &om) != 1) return -1; p += 2; }
+            offset = sign * (oh * 3600L + om * 60L);
+        }
+        if (*p) return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return -1;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    time_t t = timegm(&tm);
+    *out_us = ((int64_t)t - offset) * 1000000;
+    return 0;
+}

@@ -1,0 +1,1 @@
+/* metrics.c: placeholder while the metrics writer is being written. */

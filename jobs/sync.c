@@ -1,0 +1,149 @@
+/* sync.c: `wf2jsm sync`, the cron job. */
+#define _POSIX_C_SOURCE 200809L
+#include "job.h"
+#include "../modules/process_batch.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char sync_usage[] =
+    "usage: wf2jsm sync [--catch-up] [--dry-run] [--env FILE]\n"
+    "\n"
+    "Reads at most SYNC_BATCH_SIZE submissions that are not delivered yet, oldest\n"
+    "first, and creates one JSM request for each, with the submission attached as\n"
+    "JSON and CSV. Safe to kill at any moment: the next run finishes the work.\n"
+    "\n"
+    "  --catch-up   repeat batches until nothing is left (after an outage)\n"
+    "  --dry-run    print what would be created; write nothing, create nothing\n"
+    "  --env FILE   read configuration from FILE instead of ./.env\n"
+    "  -h, --help   show this help\n";
+
+/* The only state a signal handler may touch; the run reads it through the
+ * pointer in its context and finishes the step in flight. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static long elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
+}
+
+static void log_summary(wf_log *log, const wf_run_stats *s, int exit_code, const char *mode)
+{
+    char f[12][24];
+    int v[] = {s->seen, s->created, s->adopted, s->delivered, s->failed, s->parked, s->attachments_uploaded,
+               s->attachments_failed, s->retries, s->http_429, s->manual_fixes, exit_code};
+    for (int i = 0; i < 12; i++) snprintf(f[i], sizeof f[i], "%d", v[i]);
+    char dur[24];
+    snprintf(dur, sizeof dur, "%ld", s->duration_ms);
+    wf_log_kv(log, "run_summary", exit_code == 0 ? "INFO" : "WARN", "event", "run_finished", "mode", mode,
+              "seen", f[0], "created", f[1], "adopted", f[2], "delivered", f[3], "failed", f[4], "parked", f[5],
+              "attachments_uploaded", f[6], "attachments_failed", f[7], "retries", f[8], "http_429", f[9],
+              "manual_fixes", f[10], "duration_ms", dur, "exit", f[11], NULL);
+}
+
+/* Runs batches over [from_us, to_us] (from_us == INT64_MIN with
+ * use_cursor: the tick's window from the tracker's cursor). Shared with
+ * `replay`, which passes its own range. */
+int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_run,
+             bool use_cursor, int64_t from_us, int64_t to_us, bool update_changed)
+{
+    wf_job job;
+    wf_run run;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    unsigned needs = JOB_NEEDS_JIRA | JOB_NEEDS_TRACKER | JOB_NEEDS_SOURCE;
+    if (!dry_run) needs |= JOB_NEEDS_LOCK | JOB_NEEDS_LOG;
+    wf_err rc = job_setup(&job, command, env_file, needs);
+    long run_id = 0;
+    int status;
+    if (rc != WF_OK) {
+        status = job_fail(&job, rc, NULL);
+        job_teardown(&job);
+        return status;
+    }
+    if (dry_run) wf_log_echo_stderr(job.log, "WARN");
+    if (!dry_run && (rc = wf_tracker_run_begin(job.tracker, command, &run_id)) != WF_OK) {
+        status = job_fail(&job, rc, wf_tracker_errmsg(job.tracker));
+        job_teardown(&job);
+        return status;
+    }
+    wf_log_set_run(job.log, run_id);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    wf_run_init(&run, &job.cfg, job.log, job.tracker, job.source, &stop_requested, run_id);
+    run.dry_run = dry_run;
+    run.update_changed = update_changed;
+    bool more = true;
+    while (more && rc == WF_OK && !stop_requested) {
+        int64_t window = from_us;
+        if (use_cursor && (rc = wf_run_window_start(&run, &window)) != WF_OK) break;
+        rc = wf_process_batch(&run, window, to_us, &more);
+        if (!catch_up) break;
+    }
+    run.stats.duration_ms = elapsed_ms(&start);
+
+    if (rc != WF_OK) status = wf_exit_code(rc);
+    else status = (run.stats.failed + run.stats.parked) > 0 ? wf_exit_code(WF_ERR_ROWS_FAILED) : 0;
+    if (rc != WF_OK) fprintf(stderr, "wf2jsm %s: error: %s\n", command, run.fatal_msg);
+    if (stop_requested)
+        wf_log_kv(job.log, "run_summary", "WARN", "event", "interrupted", "detail", "stopped after the step in flight", NULL);
+    if (!dry_run) {
+        log_summary(job.log, &run.stats, status, catch_up ? "catch-up" : "tick");
+        wf_err fin = wf_tracker_run_finish(job.tracker, run_id, &run.stats, status, rc != WF_OK ? run.fatal_msg : NULL);
+        if (fin != WF_OK && status == 0) status = job_fail(&job, fin, wf_tracker_errmsg(job.tracker));
+    }
+    if (catch_up || dry_run || isatty(STDOUT_FILENO))
+        printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d\n", command,
+               run.stats.seen, run.stats.created, run.stats.adopted, run.stats.delivered, run.stats.failed,
+               run.stats.parked);
+    wf_run_cleanup(&run);
+    job_teardown(&job);
+    return status;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"catch-up", no_argument, NULL, 'c'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"env", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool catch_up = false, dry_run = false;
+    const char *env_file = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': catch_up = true; break;
+        case 'n': dry_run = true; break;
+        case 'e': env_file = optarg; break;
+        case 'h': fputs(sync_usage, stdout); return 0;
+        default: fputs(sync_usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wf2jsm sync: unexpected argument '%s'\n%s", argv[optind], sync_usage);
+        return 2;
+    }
+    return sync_run("sync", env_file, catch_up, dry_run, true, INT64_MIN, WF_NO_UPPER_BOUND, false);
+}

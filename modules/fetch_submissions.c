@@ -1,0 +1,347 @@
+/* fetch_submissions.c: keyset-ordered, streamed reads with libpq. */
+#define _POSIX_C_SOURCE 200809L
+#include "fetch_submissions.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The first three result columns are ours; the table's follow. */
+#define META_COLS 3
+
+struct wf_source {
+    PGconn *conn;
+    char *table_sql;   /* quoted, possibly schema-qualified */
+    char *table_name;  /* as configured, for messages */
+    char *id_sql;
+    char *time_sql;
+    char *select_prefix; /* SELECT ... FROM table t */
+};
+
+void wf_format_time_us(int64_t us, char *buf, size_t buflen)
+{
+    time_t secs = (time_t)(us / 1000000);
+    long frac = (long)(us % 1000000);
+    if (frac < 0) { frac += 1000000; secs -= 1; }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, buflen, "%s.%06ldZ", base, frac);
+}
+
+static char *quote_ident(PGconn *conn, const char *name)
+{
+    char *q = PQescapeIdentifier(conn, name, strlen(name));
+    if (!q) return NULL;
+    char *copy = strdup(q);
+    PQfreemem(q);
+    return copy;
+}
+
+/* schema.table is quoted part by part; the configured name was already
+ * checked to hold only letters, digits, '_' and at most a dot. */
+static char *quote_table(PGconn *conn, const char *table)
+{
+    const char *dot = strchr(table, '.');
+    if (!dot) return quote_ident(conn, table);
+    char schema[64];
+    snprintf(schema, sizeof schema, "%.*s", (int)(dot - table), table);
+    char *qs = quote_ident(conn, schema), *qt = quote_ident(conn, dot + 1);
+    char *out = NULL;
+    if (qs && qt && (out = malloc(strlen(qs) + strlen(qt) + 2)))
+        sprintf(out, "%s.%s", qs, qt);
+    free(qs);
+    free(qt);
+    return out;
+}
+
+static void db_error(PGconn *conn, const char *doing, char *errbuf, size_t errlen)
+{
+    const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
+    size_t len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) len--;
+    snprintf(errbuf, errlen, "database: %s failed: %.*s (check WEBFORM_DB_URL and that PostgreSQL is up)",
+             doing, (int)len, msg);
+}
+
+wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_out,
+                         char *errbuf, size_t errlen)
+{
+    *out = NULL;
+    if (password_out) *password_out = NULL;
+    char *parse_err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(cfg->db_url, &parse_err);
+    if (!opts) {
+        snprintf(errbuf, errlen, "WEBFORM_DB_URL is not a valid libpq URI or conninfo: %s",
+                 parse_err ? parse_err : "out of memory");
+        PQfreemem(parse_err);
+        return WF_ERR_CONFIG;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (password_out && strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            *password_out = strdup(o->val);
+    PQconninfoFree(opts);
+
+    /* Later keywords override what the URL says: the session settings that
+     * the unique key depends on are not negotiable. */
+    const char *keys[] = {"dbname", "options", "application_name", "connect_timeout", NULL};
+    const char *vals[] = {cfg->db_url, "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601",
+                          "wf2jsm", "10", NULL};
+    wf_source *src = calloc(1, sizeof *src);
+    if (!src) return WF_ERR_NOMEM;
+    src->conn = PQconnectdbParams(keys, vals, 1);
+    if (!src->conn || PQstatus(src->conn) != CONNECTION_OK) {
+        db_error(src->conn, "connecting", errbuf, errlen);
+        wf_source_close(src);
+        return WF_ERR_DB;
+    }
+    src->table_name = strdup(cfg->table);
+    src->table_sql = quote_table(src->conn, cfg->table);
+    src->id_sql = quote_ident(src->conn, cfg->id_column);
+    src->time_sql = quote_ident(src->conn, cfg->time_column);
+    if (!src->table_name || !src->table_sql || !src->id_sql || !src->time_sql) {
+        wf_source_close(src);
+        return WF_ERR_NOMEM;
+    }
+    size_t cap = strlen(src->table_sql) + 2 * strlen(src->time_sql) + 2 * strlen(src->id_sql) + 200;
+    src->select_prefix = malloc(cap);
+    if (!src->select_prefix) { wf_source_close(src); return WF_ERR_NOMEM; }
+    snprintf(src->select_prefix, cap,
+             "SELECT (extract(epoch FROM t.%s) * 1000000)::int8, t.%s::text, t.%s::text, t.* FROM %s t ",
+             src->time_sql, src->id_sql, src->time_sql, src->table_sql);
+    *out = src;
+    return WF_OK;
+}
+
+void wf_source_close(wf_source *src)
+{
+    if (!src) return;
+    PQfinish(src->conn);
+    free(src->table_sql);
+    free(src->table_name);
+    free(src->id_sql);
+    free(src->time_sql);
+    free(src->select_prefix);
+    free(src);
+}
+
+/* Sends sql and feeds each row to fn as it arrives. After fn asks to stop,
+ * the remaining rows (bounded by the query's LIMIT) are read and dropped,
+ * which keeps the connection usable without a cancel round trip. */
+static wf_err stream(wf_source *src, const char *sql, int nparams, const char *const *params,
+                     wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    if (!PQsendQueryParams(src->conn, sql, nparams, NULL, params, NULL, NULL, 0) ||
+        !PQsetSingleRowMode(src->conn)) {
+        db_error(src->conn, "sending the query", errbuf, errlen);
+        return WF_ERR_DB;
+    }
+    wf_err rc = WF_OK;
+    int stopped = 0;
+    const char **names = NULL, **values = NULL;
+    PGresult *res;
+    while ((res = PQgetResult(src->conn)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_SINGLE_TUPLE && !stopped && rc == WF_OK) {
+            int nf = PQnfields(res);
+            size_t ncols = nf > META_COLS ? (size_t)(nf - META_COLS) : 0;
+            if (!names) {
+                names = calloc(ncols + 1, sizeof *names);
+                values = calloc(ncols + 1, sizeof *values);
+                if (!names || !values) { rc = WF_ERR_NOMEM; PQclear(res); continue; }
+            }
+            for (size_t i = 0; i < ncols; i++) {
+                names[i] = PQfname(res, (int)i + META_COLS);
+                values[i] = PQgetisnull(res, 0, (int)i + META_COLS) ? NULL : PQgetvalue(res, 0, (int)i + META_COLS);
+            }
+            wf_submission sub = {
+                .ncols = ncols, .names = names, .values = values,
+                .id = PQgetvalue(res, 0, 1), .time_text = PQgetvalue(res, 0, 2),
+                .time_us = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+            };
+            if (fn(&sub, ctx) == WF_ROW_STOP) stopped = 1;
+        } else if (status != PGRES_SINGLE_TUPLE && status != PGRES_TUPLES_OK && rc == WF_OK) {
+            const char *msg = PQresultErrorMessage(res);
+            size_t len = strlen(msg);
+            while (len && msg[len - 1] == '\n') len--;
+            snprintf(errbuf, errlen, "database: reading %s failed: %.*s (check WEBFORM_TABLE, WEBFORM_ID_COLUMN and "
+                     "WEBFORM_TIME_COLUMN, and that PostgreSQL is up)", src->table_name, (int)len, msg);
+            rc = WF_ERR_DB;
+        }
+        PQclear(res);
+    }
+    if (rc == WF_OK && PQstatus(src->conn) != CONNECTION_OK) {
+        db_error(src->conn, "reading rows", errbuf, errlen);
+        rc = WF_ERR_DB;
+    }
+    free(names);
+    free(values);
+    return rc;
+}
+
+wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
+                               wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    char from[48], to[48], lim[24];
+    if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
+    else wf_format_time_us(from_us, from, sizeof from);
+    if (to_us != WF_NO_UPPER_BOUND) wf_format_time_us(to_us, to, sizeof to);
+    snprintf(lim, sizeof lim, "%ld", limit);
+    size_t cap = strlen(src->select_prefix) + 4 * strlen(src->time_sql) + strlen(src->id_sql) + 200;
+    char *sql = malloc(cap);
+    if (!sql) return WF_ERR_NOMEM;
+    /* A plain range on the time column, ordered like the (time, id) index:
+     * PostgreSQL answers it with an index range scan, never a table scan. */
+    snprintf(sql, cap, "%sWHERE t.%s >= $1::timestamptz%s%s%s ORDER BY t.%s, t.%s LIMIT $2::int8",
+             src->select_prefix, src->time_sql,
+             to_us != WF_NO_UPPER_BOUND ? " AND t." : "", to_us != WF_NO_UPPER_BOUND ? src->time_sql : "",
+             to_us != WF_NO_UPPER_BOUND ? " <= $3::timestamptz" : "",
+             src->time_sql, src->id_sql);
+    const char *params[] = {from, lim, to};
+    wf_err rc = stream(src, sql, to_us != WF_NO_UPPER_BOUND ? 3 : 2, params, fn, ctx, errbuf, errlen);
+    free(sql);
+    return rc;
+}
+
+wf_err wf_source_stream_times(wf_source *src, const int64_t *times, size_t n,
+                              wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    if (n == 0) return WF_OK;
+    /* A PostgreSQL array literal of timestamps: {"2026-...Z","..."}. */
+    size_t cap = n * 32 + 3;
+    char *array = malloc(cap);
+    if (!array) return WF_ERR_NOMEM;
+    size_t pos = 0;
+    array[pos++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        char ts[48];
+        wf_format_time_us(times[i], ts, sizeof ts);
+        pos += (size_t)snprintf(array + pos, cap - pos, "%s%s", i ? "," : "", ts);
+    }
+    snprintf(array + pos, cap - pos, "}");
+    size_t scap = strlen(src->select_prefix) + 3 * strlen(src->time_sql) + strlen(src->id_sql) + 120;
+    char *sql = malloc(scap);
+    wf_err rc = WF_ERR_NOMEM;
+    if (sql) {
+        snprintf(sql, scap, "%sWHERE t.%s = ANY ($1::timestamptz[]) ORDER BY t.%s, t.%s",
+                 src->select_prefix, src->time_sql, src->time_sql, src->id_sql);
+        const char *params[] = {array};
+        rc = stream(src, sql, 1, params, fn, ctx, errbuf, errlen);
+    }
+    free(sql);
+    free(array);
+    return rc;
+}
+
+wf_err wf_source_columns(wf_source *src, char ***names, char ***types, size_t *n,
+                         char *errbuf, size_t errlen)
+{
+    *names = *types = NULL;
+    *n = 0;
+    const char *params[] = {src->table_sql};
+    PGresult *res = PQexecParams(src->conn,
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_error(src->conn, "listing columns", errbuf, errlen);
+        PQclear(res);
+        return WF_ERR_DB;
+    }
+    int rows = PQntuples(res);
+    if (rows == 0) {
+        snprintf(errbuf, errlen, "WEBFORM_TABLE=%s: no such table or view in this database (check the name and search_path)",
+                 src->table_name);
+        PQclear(res);
+        return WF_ERR_DB;
+    }
+    *names = calloc((size_t)rows, sizeof **names);
+    *types = calloc((size_t)rows, sizeof **types);
+    if (!*names || !*types) {
+        free(*names);
+        free(*types);
+        *names = *types = NULL;
+        PQclear(res);
+        return WF_ERR_NOMEM;
+    }
+    for (int i = 0; i < rows; i++) {
+        (*names)[i] = strdup(PQgetvalue(res, i, 0));
+        (*types)[i] = strdup(PQgetvalue(res, i, 1));
+    }
+    *n = (size_t)rows;
+    PQclear(res);
+    return WF_OK;
+}
+
+void wf_source_free_columns(char **names, char **types, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (names) free(names[i]);
+        if (types) free(types[i]);
+    }
+    free(names);
+    free(types);
+}
+
+wf_err wf_source_explain_cursor(wf_source *src, int *uses_index, char **plan,
+                                char *errbuf, size_t errlen)
+{
+    *uses_index = 0;
+    *plan = NULL;
+    size_t cap = strlen(src->select_prefix) + 3 * strlen(src->time_sql) + strlen(src->id_sql) + 160;
+    char *sql = malloc(cap);
+    if (!sql) return WF_ERR_NOMEM;
+    snprintf(sql, cap, "EXPLAIN %sWHERE t.%s >= now() - interval '15 minutes' ORDER BY t.%s, t.%s LIMIT 30",
+             src->select_prefix, src->time_sql, src->time_sql, src->id_sql);
+    /* A small table makes the planner prefer a sequential scan whatever the
+     * indexes; this asks whether an index can serve the query at all. */
+    PGresult *set = PQexec(src->conn, "SET enable_seqscan = off");
+    PQclear(set);
+    PGresult *res = PQexec(src->conn, sql);
+    free(sql);
+    wf_err rc = WF_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_error(src->conn, "explaining the cursor query", errbuf, errlen);
+        rc = WF_ERR_DB;
+    } else {
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *line = PQgetvalue(res, i, 0);
+            if (strstr(line, "Index Scan") || strstr(line, "Index Only Scan")) *uses_index = 1;
+            if (strstr(line, "Seq Scan")) *uses_index = 0;
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *line = PQgetvalue(res, i, 0);
+            if (strstr(line, "Scan")) { *plan = strdup(line); break; }
+        }
+    }
+    PQclear(res);
+    PGresult *reset = PQexec(src->conn, "RESET enable_seqscan");
+    PQclear(reset);
+    return rc;
+}
+
+wf_err wf_source_count_since(wf_source *src, int64_t from_us, long *count, char *errbuf, size_t errlen)
+{
+    char from[48];
+    if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
+    else wf_format_time_us(from_us, from, sizeof from);
+    size_t cap = strlen(src->table_sql) + strlen(src->time_sql) + 80;
+    char *sql = malloc(cap);
+    if (!sql) return WF_ERR_NOMEM;
+    snprintf(sql, cap, "SELECT count(*) FROM %s t WHERE t.%s >= $1::timestamptz", src->table_sql, src->time_sql);
+    const char *params[] = {from};
+    PGresult *res = PQexecParams(src->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    free(sql);
+    wf_err rc = WF_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_error(src->conn, "counting rows", errbuf, errlen);
+        rc = WF_ERR_DB;
+    } else {
+        *count = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    }
+    PQclear(res);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* jsm_client.h: the JSM and Jira REST calls, over one reused curl handle.
+ *
+ * One handle per run keeps one TLS connection alive across every call.
+ * Every call goes through one retry policy: 429 waits for Retry-After;
+ * connection failures, 5xx and timeouts back off exponentially with full
+ * jitter; all waits come out of one budget per run (SYNC_RETRY_BUDGET).
+ * Calls that create something (create request, attach) are never retried
+ * once the request may have reached Jira: the caller is told
+ * (wf_jsm_last_maybe_sent) and looks before it creates again.
+ * Credentials go to curl as options, never into URLs, logs or messages. */
+#ifndef WF_JSM_CLIENT_H
+#define WF_JSM_CLIENT_H
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "config.h"
+#include "errors.h"
+#include "log.h"
+#include "run_stats.h"
+
+typedef struct wf_jsm wf_jsm;
+
+typedef struct wf_jsm_file {
+    const char *filename;
+    const char *mime_type;
+    const char *data;
+    size_t len;
+} wf_jsm_file;
+
+/* Creates the client. cfg, log, stats and stop must outlive it; stats
+ * receives retries and 429s; stop (may be NULL) cuts backoff waits short
+ * when set by a signal handler. Returns WF_ERR_NOMEM or WF_ERR_CONFIG (curl
+ * could not be set up). Free with wf_jsm_close(). */
+wf_err wf_jsm_open(const wf_config *cfg, wf_log *log, wf_run_stats *stats,
+                   const volatile sig_atomic_t *stop, wf_jsm **out);
+void wf_jsm_close(wf_jsm *jsm);
+
+/* About the last failed call: an operator's sentence (operation, HTTP status,
+ * Jira's own message), the HTTP status (0 without a reply), Jira's per-field
+ * "errors" object of a 400 (or NULL), and whether a write may have reached
+ * Jira. Owned by jsm, valid until the next call. */
+const char *wf_jsm_last_error(const wf_jsm *jsm);
+long wf_jsm_last_status(const wf_jsm *jsm);
+const cJSON *wf_jsm_last_field_errors(const wf_jsm *jsm);
+bool wf_jsm_last_maybe_sent(const wf_jsm *jsm);
+
+/* GET /rest/api/3/myself: *out receives the user object (caller deletes). */
+wf_err wf_jsm_myself(wf_jsm *jsm, cJSON **out);
+/* GET the configured service desk and request type (caller deletes *out). */
+wf_err wf_jsm_get_service_desk(wf_jsm *jsm, cJSON **out);
+wf_err wf_jsm_get_request_type(wf_jsm *jsm, cJSON **out);
+/* GET the request type's fields; *raw receives the response body (caller frees). */
+wf_err wf_jsm_get_request_type_fields(wf_jsm *jsm, char **raw);
+
+/* POST /rest/servicedeskapi/request with requestFieldValues = field_values.
+ * On success *issue_key and *issue_id are set (caller frees). On failure
+ * see wf_jsm_last_*; WF_ERR_JIRA_REJECTED carries the 400's field errors. */
+wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id);
+
+/* Step 1 of attaching: uploads files as temporary attachments (multipart,
+ * field "file", X-Atlassian-Token: no-check). *temp_ids receives n ids in
+ * the order of files (caller frees each and the array). Safe to repeat. */
+wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, char ***temp_ids);
+/* Step 2: attaches the temporary files to issue_key (public or internal). */
+wf_err wf_jsm_attach_temporary(wf_jsm *jsm, const char *issue_key, char *const *temp_ids, size_t n,
+                               bool is_public);
+/* Lists the file names attached to issue_key (all pages). *names has *n
+ * strings; free with wf_jsm_free_names(). */
+wf_err wf_jsm_list_attachments(wf_jsm *jsm, const char *issue_key, char ***names, size_t *n);
+void wf_jsm_free_names(char **names, size_t n);
+
+/* POST /rest/api/3/search/jql, all pages; *issues receives an array of
+ * {id, key, fields} (caller deletes). fields is a JSON array text such as
+ * "[\"labels\",\"summary\"]". */
+wf_err wf_jsm_search(wf_jsm *jsm, const char *jql, const char *fields, cJSON **issues);
+
+/* GET /rest/api/3/issue/{key}?fields=...; caller deletes *out. */
+wf_err wf_jsm_get_issue(wf_jsm *jsm, const char *issue_key, const char *fields, cJSON **out);
+/* PUT /rest/api/3/issue/{key} {"fields": fields}. */
+wf_err wf_jsm_edit_issue(wf_jsm *jsm, const char *issue_key, const cJSON *fields);
+/* DELETE /rest/api/3/issue/{key}. */
+wf_err wf_jsm_delete_issue(wf_jsm *jsm, const char *issue_key);
+
+#endif

@@ -1,0 +1,21 @@
+/* run_stats.h: the figures of one run, as logged in its summary line and
+ * stored in the tracker's runs table. A plain value type. */
+#ifndef WF_RUN_STATS_H
+#define WF_RUN_STATS_H
+
+typedef struct wf_run_stats {
+    int seen;                  /* rows read from the source */
+    int created;               /* JSM requests created */
+    int adopted;               /* requests found in JSM after a crash and adopted */
+    int delivered;             /* submissions completed (request + attachments) */
+    int failed;                /* submissions that failed this run (will be retried) */
+    int parked;                /* submissions parked this run */
+    int attachments_uploaded;
+    int attachments_failed;
+    int retries;               /* HTTP retries after 429, 5xx or timeouts */
+    int http_429;
+    int manual_fixes;          /* fields dropped and recorded for a manual fix */
+    long duration_ms;
+} wf_run_stats;
+
+#endif

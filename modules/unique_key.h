@@ -1,0 +1,35 @@
+/* unique_key.h: the submission's unique key, SHA-256 over its key columns.
+ *
+ * The encoding is unambiguous: every column contributes its name and its
+ * value, each length-prefixed, and SQL NULL has its own tag. So ("a|b","c")
+ * and ("a","b|c") never share an encoding, nor do NULL and "". */
+#ifndef WF_UNIQUE_KEY_H
+#define WF_UNIQUE_KEY_H
+
+#include <stddef.h>
+#include "errors.h"
+#include "submission.h"
+
+#define WF_KEY_HEX_LEN 64
+/* Characters of the key used in the Jira label wf2jsm-<prefix>: 128 bits is
+ * ample against collisions among one desk's tickets and keeps JQL short. */
+#define WF_KEY_LABEL_PREFIX_LEN 32
+
+/* Writes the canonical encoding of the named columns of sub into a newly
+ * allocated buffer (*out, *outlen; the caller frees *out). Returns
+ * WF_ERR_CONFIG when a key column is not in the row (errbuf names it), or
+ * WF_ERR_NOMEM. */
+wf_err wf_key_encode(const wf_submission *sub, const char *const *columns, size_t ncolumns,
+                     unsigned char **out, size_t *outlen, char *errbuf, size_t errlen);
+
+/* Computes the hex SHA-256 of the canonical encoding into hex (65 bytes,
+ * NUL-terminated), through OpenSSL's EVP interface. Returns WF_ERR_CONFIG
+ * as wf_key_encode does, WF_ERR_NOMEM, or WF_ERR_FILE if libcrypto fails. */
+wf_err wf_key_compute(const wf_submission *sub, const char *const *columns, size_t ncolumns,
+                      char hex[WF_KEY_HEX_LEN + 1], char *errbuf, size_t errlen);
+
+/* Hex SHA-256 of an arbitrary buffer (used for content checksums). Returns
+ * WF_ERR_FILE if libcrypto fails. */
+wf_err wf_sha256_hex(const void *data, size_t len, char hex[WF_KEY_HEX_LEN + 1]);
+
+#endif

@@ -1,0 +1,24 @@
+#!/bin/sh
+# install-deps.sh: installs what wf2jsm needs to build, test and run the demo,
+# from Debian's packages. Safe to rerun: it installs only what is missing and
+# says what it does. Needs root (or sudo) when something is missing.
+set -eu
+
+packages="gcc make pkg-config libpq-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libssl-dev
+libcmocka-dev postgresql python3 valgrind curl ca-certificates"
+[ "${WF2JSM_SKIP_CONTRACT:-0}" = 1 ] || packages="$packages nodejs npm"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    exit 0
+fi
+echo "setup/install-deps.sh: installing missing packages:$missing"
+if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "setup/install-deps.sh: done"
