@@ -18,7 +18,12 @@ PGTMP=$ROOT/tests/lib/pgtmp.sh
 PG_DIR=$CONTRACT_WORK/pg
 RUN=$CONTRACT_WORK/wf2jsm-run
 mkdir -p "$RUN/logs" "$PG_DIR"
-stop_pg() { bash "$PGTMP" stop "$PG_DIR" >/dev/null 2>&1 || true; }
+stop_pg() {
+    # keep what the program wrote (its logs, the mapping, the tracker) for inspection
+    rm -rf "$CONTRACT_BUILD/logs/wf2jsm-run"
+    cp -r "$RUN" "$CONTRACT_BUILD/logs/wf2jsm-run" 2>/dev/null || true
+    bash "$PGTMP" stop "$PG_DIR" >/dev/null 2>&1 || true
+}
 trap stop_pg EXIT
 
 if ! DB_URL=$(bash "$PGTMP" start "$PG_DIR" 2>"$CONTRACT_BUILD/logs/pgtmp.log"); then
@@ -37,10 +42,27 @@ else
 fi
 
 # A committed example mapping, if the project has one; otherwise `wf2jsm fields`
-# is expected to write SYNC_FIELD_MAPPING itself.
+# writes SYNC_FIELD_MAPPING with the pairs it can guess (field id or name = column),
+# and we then add, as a person following its hint would, the pairs of the sample
+# table it cannot guess.
+MAPPING_FROM=""
 for example in "$ROOT/setup/field_mapping.example.json" "$ROOT/field_mapping.example.json" "$ROOT/setup/field_mapping.json"; do
-    if [ -f "$example" ]; then cp "$example" "$RUN/field_mapping.json"; break; fi
+    if [ -f "$example" ]; then cp "$example" "$RUN/field_mapping.json"; MAPPING_FROM=$example; break; fi
 done
+complete_mapping() {
+    python3 - "$RUN/field_mapping.json" <<'PY' || note "could not complete the field mapping"
+import json, sys
+path = sys.argv[1]
+with open(path) as f:
+    doc = json.load(f)
+fields = doc.setdefault("fields", {})
+for field, column in {"summary": "subject", "description": "message", "customfield_10020": "employees"}.items():
+    if field not in fields and column not in fields.values():
+        fields[field] = column
+with open(path, "w") as f:
+    json.dump(doc, f, indent=2)
+PY
+}
 
 export WEBFORM_DB_URL=$DB_URL JIRA_BASE_URL=$PROXY_URL JIRA_EMAIL JIRA_API_TOKEN \
     JSM_SERVICE_DESK_ID=1 JSM_REQUEST_TYPE_ID=10 \
@@ -54,6 +76,7 @@ for cmd in "fields" "check" "sync --catch-up" "reconcile"; do
     # shellcheck disable=SC2086  # $cmd is the subcommand and its flags
     (cd "$RUN" && timeout 180 "$BIN" $cmd) >"$log" 2>&1; rc=$?
     next_mark
+    if [ "$cmd" = fields ] && [ -z "$MAPPING_FROM" ]; then complete_mapping; fi
     out=$(report "$from" "$LAST_MARK" --quiet); vrc=$?
     if [ "$rc" = 0 ] && [ "$vrc" = 0 ]; then
         pass "wf2jsm: wf2jsm $cmd (exit 0, no violations)"
