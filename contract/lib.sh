@@ -21,9 +21,9 @@ note() { printf '       %s\n' "$@"; }
 MARK_SEQ=${MARK_SEQ:-0}
 LAST_MARK=""
 mark() {
-    local name=$1 i
+    local name=$1 _i
     curl -s -o /dev/null --max-time 10 "$PROXY_URL/__contract_mark__/$name" || true
-    for i in $(seq 1 200); do
+    for _i in $(seq 1 200); do
         grep -q "__contract_mark__/$name .*Request terminated" "$CONTRACT_BUILD/logs/prism.log" 2>/dev/null && { LAST_MARK=$name; return 0; }
         sleep 0.05
     done

@@ -38,6 +38,7 @@ export ROOT CONTRACT_DIR CONTRACT_BUILD CONTRACT_RESULTS CONTRACT_WORK JIRA_EMAI
 . "$CONTRACT_DIR/lib.sh"
 
 PIDS=()
+# shellcheck disable=SC2317  # called through the trap
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
@@ -72,8 +73,8 @@ finish() {
 
 # wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
 wait_for() {
-    local secs=$1 i; shift
-    for i in $(seq 1 $((secs * 10))); do "$@" && return 0; sleep 0.1; done
+    local secs=$1 _i; shift
+    for _i in $(seq 1 $((secs * 10))); do "$@" && return 0; sleep 0.1; done
     return 1
 }
 
@@ -131,6 +132,7 @@ export JSM_URL
 "$PRISM" proxy "$CONTRACT_BUILD/merged.openapi.json" "$JSM_URL" --errors \
     --host 127.0.0.1 --port 0 --no-multiprocess >"$LOGS/prism.log" 2>&1 &
 PIDS+=($!)
+# shellcheck disable=SC2317  # called through wait_for
 prism_up() { grep -q 'Prism is listening on' "$LOGS/prism.log" || ! kill -0 "${PIDS[1]}" 2>/dev/null; }
 wait_for 120 prism_up
 PRISM_URL=$(sed -n 's/.*Prism is listening on \(http:[^ ]*\).*/\1/p' "$LOGS/prism.log" | head -1)
@@ -142,7 +144,7 @@ python3 "$CONTRACT_DIR/tap.py" --upstream "$PRISM_URL" --log "$LOGS/tap.jsonl" \
     --port 0 --port-file "$CONTRACT_WORK/tap.port" >"$LOGS/tap.log" 2>&1 &
 PIDS+=($!)
 if ! wait_for 20 test -s "$CONTRACT_WORK/tap.port"; then
-    fail "servers: the recording tap did not start"; cat "$LOGS/tap.log" | sed 's/^/       /'; finish
+    fail "servers: the recording tap did not start"; sed 's/^/       /' "$LOGS/tap.log"; finish
 fi
 PROXY_URL=http://127.0.0.1:$(tr -d '[:space:]' <"$CONTRACT_WORK/tap.port")
 export PROXY_URL

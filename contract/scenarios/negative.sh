@@ -50,7 +50,7 @@ expect_violation "negative: an auth scheme the API does not take" GET "/rest/ser
     'getServiceDeskById request security' -- \
     -H 'Authorization: Token abc'
 
-expect_violation "negative: an endpoint Atlassian does not have" GET /rest/servicedeskapi/servicedesk/$SD/webform \
+expect_violation "negative: an endpoint Atlassian does not have" GET "/rest/servicedeskapi/servicedesk/$SD/webform" \
     'request route' --
 
 after=$(admin GET /_admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_calls"])' 2>/dev/null || echo "?")
