@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned needs)
@@ -24,6 +25,15 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
     wf_log_add_secret(job->log, job->cfg.jira_api_token);
     wf_log_add_secret(job->log, job->cfg.jira_bearer_token);
     if (needs & JOB_NEEDS_LOCK) {
+        /* The lock file sits beside the tracker, whose directory may not
+         * exist yet on the first run. */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", job->cfg.tracker_db);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            mkdir(dir, 0700);
+        }
         char path[4096];
         snprintf(path, sizeof path, "%s.lock", job->cfg.tracker_db);
         rc = wf_lock_acquire(path, &job->lock, job->err, sizeof job->err);

@@ -1,0 +1,241 @@
+"""harness.py: the integration tests' world, made of real parts.
+
+One throwaway PostgreSQL server (tests/lib/pgtmp.sh) for the whole run, a
+fresh database per test; one JSM test server (tests/jsm_server.py), reset per
+test; a fresh working directory per test with its own .env, tracker and logs.
+The program under test is WF2JSM_BIN (default build/test/wf2jsm, the
+ASan+UBSan build). Nothing here is mocked: the program talks libpq to
+PostgreSQL and libcurl to the JSM server over loopback sockets.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PGTMP = os.path.join(ROOT, "tests", "lib", "pgtmp.sh")
+SCHEMA = os.path.join(ROOT, "setup", "webform_schema.sql")
+
+DEFAULT_MAPPING = {"fields": {
+    "summary": "subject", "description": "message", "customfield_10010": "category",
+    "customfield_10011": "impact", "customfield_10020": "employees", "duedate": "due_date",
+    "customfield_10030": "contact_email", "customfield_10040": "products"}}
+
+SECRET_TOKEN = "tok-SECRET-7f3a9c"
+
+
+def _real_python():
+    # pyenv's shim forks a child; signals must reach the server itself.
+    return os.path.realpath(sys.executable)
+
+
+class World:
+    """Servers shared by all tests of one run."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="wf2jsm-it-")
+        self.pg_dir = os.path.join(self.tmp, "pg")
+        self.pg_url = subprocess.check_output([PGTMP, "start", self.pg_dir], text=True).strip()
+        self.pg_admin_url = self.pg_url.rsplit("/", 1)[0] + "/postgres"
+        port_file = os.path.join(self.tmp, "jsm.port")
+        self.jsm_log = open(os.path.join(self.tmp, "jsm.log"), "w")
+        self.jsm = subprocess.Popen(
+            [_real_python(), os.path.join(ROOT, "tests", "jsm_server.py"), "--port", "0", "--port-file",
+             port_file, "--token", SECRET_TOKEN, "--quiet"], stdout=self.jsm_log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            if os.path.exists(port_file):
+                break
+            time.sleep(0.05)
+        self.jsm_url = "http://127.0.0.1:%s" % open(port_file).read().strip()
+        self.db_counter = 0
+
+    def close(self):
+        self.jsm.terminate()
+        try:
+            self.jsm.wait(5)
+        except subprocess.TimeoutExpired:
+            self.jsm.kill()
+        self.jsm_log.close()
+        subprocess.call([PGTMP, "stop", self.pg_dir])
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Env:
+    """One test's working directory, database and configuration."""
+
+    def __init__(self, world, name, mapping=DEFAULT_MAPPING, **env):
+        self.world = world
+        world.db_counter += 1
+        self.dbname = "t%d_%s" % (world.db_counter, name[:40].lower())
+        self.admin_psql("CREATE DATABASE %s" % self.dbname)
+        self.db_url = world.pg_url.rsplit("/", 1)[0] + "/" + self.dbname
+        self.psql_file(SCHEMA)
+        self.dir = os.path.join(world.tmp, "work", self.dbname)
+        os.makedirs(self.dir)
+        self.bin = os.environ.get("WF2JSM_BIN", os.path.join(ROOT, "build", "test", "wf2jsm"))
+        self.http("POST", "/_admin/reset", {})
+        self.env = {
+            "WEBFORM_DB_URL": self.db_url,
+            "JIRA_BASE_URL": world.jsm_url,
+            "JIRA_EMAIL": "demo@example.com",
+            "JIRA_API_TOKEN": SECRET_TOKEN,
+            "JSM_SERVICE_DESK_ID": "1",
+            "JSM_REQUEST_TYPE_ID": "10",
+            "SYNC_SEARCH_SETTLE": "0",
+            "SYNC_RETRY_BASE_MS": "20",
+        }
+        self.env.update({k: str(v) for k, v in env.items()})
+        if mapping is not None:
+            self.write_mapping(mapping)
+
+    # ---- the program -------------------------------------------------
+    def run(self, *args, env=None, timeout=120, check=None):
+        """Runs wf2jsm with args in the work dir; returns CompletedProcess.
+        check: the exit status the test requires (fails with output if not)."""
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBFORM_", "JIRA_", "JSM_", "SYNC_", "PG"))}
+        full_env.update(self.env)
+        if env:
+            full_env.update({k: str(v) for k, v in env.items()})
+        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        p = subprocess.run([self.bin] + list(args), cwd=self.dir, env=full_env, capture_output=True,
+                           text=True, timeout=timeout)
+        for stream in (p.stdout, p.stderr):
+            assert SECRET_TOKEN not in stream, "secret leaked in output of %s" % (args,)
+        assert "AddressSanitizer" not in p.stderr and "runtime error:" not in p.stderr, \
+            "sanitizer report for %s:\n%s" % (args, p.stderr)
+        if check is not None and p.returncode != check:
+            raise AssertionError("wf2jsm %s exited %d, expected %d\nstdout:\n%s\nstderr:\n%s"
+                                 % (" ".join(args), p.returncode, check, p.stdout, p.stderr))
+        return p
+
+    def popen(self, *args, env=None):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBFORM_", "JIRA_", "JSM_", "SYNC_", "PG"))}
+        full_env.update(self.env)
+        if env:
+            full_env.update({k: str(v) for k, v in env.items()})
+        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        return subprocess.Popen([self.bin] + list(args), cwd=self.dir, env=full_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def write_mapping(self, mapping):
+        with open(os.path.join(self.dir, "field_mapping.json"), "w") as f:
+            json.dump(mapping, f)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def logs_text(self):
+        out = []
+        logdir = self.path("logs")
+        if os.path.isdir(logdir):
+            for name in sorted(os.listdir(logdir)):
+                with open(os.path.join(logdir, name), errors="replace") as f:
+                    out.append(f.read())
+        return "\n".join(out)
+
+    # ---- PostgreSQL ----------------------------------------------------
+    def admin_psql(self, sql):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.world.pg_admin_url, "-c", sql],
+                       check=True, capture_output=True)
+
+    def psql_file(self, path):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.db_url, "-f", path],
+                       check=True, capture_output=True)
+
+    def sql(self, sql):
+        """Runs sql; returns rows as lists of strings (tab-separated output)."""
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", self.db_url,
+                            "-c", sql], check=True, capture_output=True, text=True)
+        return [line.split("\t") for line in p.stdout.splitlines() if line]
+
+    def insert(self, n, subject="Request", when="now()", **cols):
+        """Inserts n rows in one statement (so they share now())."""
+        extra_cols = "".join(", %s" % c for c in cols)
+        extra_vals = "".join(", %s" % v for v in cols.values())
+        self.sql("INSERT INTO webform_submissions (submitted_date, subject, message, category, impact%s) "
+                 "SELECT %s, '%s ' || g, 'Message ' || g, 'Software', 'Low'%s FROM generate_series(1, %d) g"
+                 % (extra_cols, when, subject, extra_vals, n))
+
+    def rows(self):
+        """All source rows as dicts of text (NULL as None), as the attachments show them."""
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", self.db_url, "-c",
+                            "SELECT json_agg(t ORDER BY id) FROM (SELECT id::text, submitted_date::text, subject, "
+                            "message, category, impact, employees::text, due_date::text, contact_email, products "
+                            "FROM webform_submissions) t"],
+                           check=True, capture_output=True, text=True,
+                           env=dict(os.environ, PGTZ="UTC", PGDATESTYLE="ISO"))
+        return json.loads(p.stdout.strip() or "null") or []
+
+    # ---- the JSM test server -------------------------------------------
+    def http(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.world.jsm_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return json.loads(raw) if raw else None
+
+    def jsm_requests(self, include_deleted=False):
+        return self.http("GET", "/_admin/state" + ("?include_deleted=1" if include_deleted else ""))["requests"]
+
+    def jsm_stats(self):
+        return self.http("GET", "/_admin/stats")
+
+    def faults(self, rules, seed=1):
+        self.http("POST", "/_admin/faults", {"seed": seed, "rules": rules})
+
+    def clear_faults(self):
+        self.http("DELETE", "/_admin/faults")
+
+    def jsm_config(self, **cfg):
+        return self.http("POST", "/_admin/config", cfg)
+
+    # ---- the tracker -----------------------------------------------------
+    def tracker(self, sql):
+        import sqlite3
+        con = sqlite3.connect(self.path("tracker", "tracker.db"))
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+
+def assert_exactly_once(env, expect_ids=None):
+    """Every source row is exactly one live request whose JSON and CSV
+    attachments (exactly one of each) match the row; no other request
+    exists. Returns the requests by source id."""
+    rows = env.rows()
+    ids = [r["id"] for r in rows] if expect_ids is None else expect_ids
+    by_id = {}
+    for req in env.jsm_requests():
+        names = sorted(a["filename"] for a in req["attachments"])
+        sid = None
+        for a in req["attachments"]:
+            if a["filename"].endswith(".json"):
+                sid = json.loads(a["content"])["id"]
+        assert sid is not None, "request %s has no JSON attachment (%s)" % (req["issueKey"], names)
+        assert sid not in by_id, "submission %s delivered twice: %s and %s" % (sid, by_id[sid]["issueKey"], req["issueKey"])
+        assert names == ["submission-%s.csv" % sid, "submission-%s.json" % sid], \
+            "request %s has attachments %s" % (req["issueKey"], names)
+        by_id[sid] = req
+    missing = sorted(set(ids) - set(by_id), key=int)
+    extra = sorted(set(by_id) - set(ids), key=int)
+    assert not missing, "%d submissions missing: %s" % (len(missing), missing[:20])
+    assert not extra, "unexpected requests for ids %s" % extra[:20]
+    rows_by_id = {r["id"]: r for r in rows}
+    for sid in ids:
+        row = rows_by_id[sid]
+        att = {a["filename"]: a["content"] for a in by_id[sid]["attachments"]}
+        assert json.loads(att["submission-%s.json" % sid]) == row, "JSON of %s does not match its row" % sid
+        import csv
+        import io
+        parsed = list(csv.reader(io.StringIO(att["submission-%s.csv" % sid], newline="")))
+        assert parsed[0] == list(row.keys()), "CSV header of %s: %s" % (sid, parsed[0])
+        assert parsed[1] == [v if v is not None else "" for v in row.values()], "CSV row of %s: %s" % (sid, parsed[1])
+        assert len(parsed) == 2
+    return by_id

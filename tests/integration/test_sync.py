@@ -1,0 +1,224 @@
+"""The sync job end to end: cursor, ties, late commits, bad rows, errors."""
+import fcntl
+import os
+import stat
+import subprocess
+import threading
+import time
+
+from harness import Env, SECRET_TOKEN, assert_exactly_once
+
+
+def tick_until_quiet(env, max_ticks=50, **kw):
+    """Runs plain ticks until one sees nothing to do; returns the tick count."""
+    for n in range(1, max_ticks + 1):
+        p = env.run("sync", **kw)
+        assert p.returncode in (0, 1), p.stderr
+        if env.tracker("SELECT seen, created, adopted FROM runs ORDER BY id DESC LIMIT 1")[0][1:] == (0, 0):
+            return n
+    raise AssertionError("still creating after %d ticks" % max_ticks)
+
+
+def test_tie_of_100_plus_50_singles_lands_exactly_once(world):
+    env = Env(world, "tie")
+    env.insert(100, "Tie", when="'2026-11-22 10:00:00+00'")
+    for i in range(50):
+        env.insert(1, "Single%d" % i, when="'2026-11-22 10:00:00+00'::timestamptz + interval '%d second'" % (i + 1))
+    ticks = tick_until_quiet(env)
+    assert ticks >= 6, "150 rows in batches of 30 need at least 5 ticks, took %d" % ticks
+    assert_exactly_once(env)
+    assert len(env.jsm_requests()) == 150
+    before = env.jsm_stats()["calls"]["create"]
+    for _ in range(3):
+        env.run("sync", check=0)
+    assert env.jsm_stats()["calls"]["create"] == before, "repeated ticks created again"
+
+
+def test_noop_tick_makes_no_http_call_and_one_connection_per_run(world):
+    env = Env(world, "noop")
+    env.insert(40, "Row")
+    env.run("sync", "--catch-up", check=0)
+    stats = env.jsm_stats()
+    # creates and attaches use a fresh connection each (see jsm_client.c);
+    # the reads reuse one: far fewer connections than calls.
+    assert stats["connections"] <= 2 * 40 + 2, stats
+    env.http("POST", "/_admin/stats/reset", {})
+    env.run("sync", check=0)
+    assert env.jsm_stats()["total_calls"] == 0
+
+
+def test_late_commits_from_four_writers_are_not_lost(world):
+    env = Env(world, "late", SYNC_BATCH_SIZE="7")
+    stop = threading.Event()
+    errors = []
+
+    def writer(n):
+        # now() is taken at BEGIN; the commit comes later, after rows with
+        # later timestamps may already have been delivered.
+        for i in range(10):
+            sql = ("BEGIN; INSERT INTO webform_submissions (subject, message, category, impact) "
+                   "VALUES ('W%d-%d', 'late', 'Access', 'High'); SELECT pg_sleep(%f); COMMIT;"
+                   % (n, i, 0.05 + ((n * 7 + i * 3) % 10) / 25.0))
+            r = subprocess.run(["psql", "-X", "-q", env.db_url, "-c", sql], capture_output=True, text=True)
+            if r.returncode:
+                errors.append(r.stderr)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    ticks = 0
+    while any(t.is_alive() for t in threads):
+        env.run("sync")
+        ticks += 1
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    tick_until_quiet(env)
+    assert ticks >= 3, "ticks must run while writers commit (ran %d)" % ticks
+    assert len(env.rows()) == 40
+    assert_exactly_once(env)
+
+
+def test_invalid_option_does_not_stop_the_others(world):
+    env = Env(world, "badopt")
+    env.insert(3, "Good")
+    env.sql("INSERT INTO webform_submissions (subject, category, impact) VALUES ('Bad category', 'Furniture', 'Low')")
+    env.insert(3, "Good later")
+    p = env.run("sync", "--catch-up")
+    assert p.returncode == 0, p.stderr
+    reqs = assert_exactly_once(env)
+    bad_id = env.sql("SELECT id FROM webform_submissions WHERE subject = 'Bad category'")[0][0]
+    assert "customfield_10010" not in reqs[bad_id]["fields"], "the invalid option must be left out"
+    for sid, req in reqs.items():
+        if sid != bad_id:
+            assert req["fields"]["customfield_10010"] == {"id": "10101"}, "select sent as an option object"
+    fixes = env.tracker("SELECT field_id, value, jsm_key FROM manual_fixes")
+    assert fixes == [("customfield_10010", "Furniture", reqs[bad_id]["issueKey"])], fixes
+
+
+def test_invalid_required_value_parks_the_row_only(world):
+    env = Env(world, "badreq")
+    env.insert(2, "Good")
+    env.sql("INSERT INTO webform_submissions (subject, impact) VALUES ('Bad impact', 'Catastrophic')")
+    env.insert(2, "Good later")
+    p = env.run("sync", "--catch-up")
+    assert p.returncode == 1, "a parked row makes the run exit 1: %s" % p.stderr
+    bad_id = env.sql("SELECT id FROM webform_submissions WHERE subject = 'Bad impact'")[0][0]
+    good = [r["id"] for r in env.rows() if r["id"] != bad_id]
+    assert_exactly_once(env, expect_ids=good)
+    state, err = env.tracker("SELECT state, last_error FROM submissions WHERE source_id = '%s'" % bad_id)[0]
+    assert state == "parked" and "Catastrophic" in err, (state, err)
+    env.run("sync", check=0)   # a parked row is not retried by itself
+    assert len(env.jsm_requests()) == 4
+
+
+
+def test_wrong_token_stops_the_run_with_exit_4_and_marks_nothing(world):
+    env = Env(world, "auth", JIRA_API_TOKEN="wrong-" + SECRET_TOKEN)
+    env.insert(5, "Row")
+    p = env.run("sync", "--catch-up")
+    assert p.returncode == 4, p.stderr
+    assert "401" in p.stderr and "JIRA_API_TOKEN" in p.stderr, p.stderr
+    assert SECRET_TOKEN not in env.logs_text()
+    states = env.tracker("SELECT state, count(*) FROM submissions GROUP BY state")
+    assert all(s not in ("failed", "parked") for s, _ in states), states
+    assert env.jsm_requests() == []
+    env.env["JIRA_API_TOKEN"] = SECRET_TOKEN
+    env.run("sync", "--catch-up", check=0)
+    assert_exactly_once(env)
+
+
+def test_429_with_retry_after_is_honoured(world):
+    env = Env(world, "r429")
+    env.insert(3, "Row")
+    env.faults([{"kind": "create", "action": "429", "times": 2, "retry_after": 1}])
+    start = time.time()
+    env.run("sync", "--catch-up", check=0)
+    assert time.time() - start >= 2.0, "two Retry-After: 1 waits"
+    assert_exactly_once(env)
+    assert env.tracker("SELECT http_429, retries FROM runs ORDER BY id DESC LIMIT 1")[0] == (2, 2)
+
+
+def test_503_is_retried_for_reads_and_left_for_next_tick_for_creates(world):
+    env = Env(world, "r503")
+    env.insert(3, "Row")
+    env.faults([{"kind": "attach_temp", "action": "503", "times": 2},
+                {"kind": "create", "action": "503", "times": 1}])
+    p = env.run("sync", "--catch-up")
+    assert p.returncode == 1, "the 503'd create is failed for this run"
+    env.clear_faults()
+    env.run("sync", "--catch-up", check=0)
+    assert_exactly_once(env)
+
+
+def test_overlapping_tick_exits_75_at_once(world):
+    env = Env(world, "lock")
+    env.insert(1, "Row")
+    os.makedirs(env.path("tracker"), exist_ok=True)
+    with open(env.path("tracker", "tracker.db.lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        start = time.time()
+        p = env.run("sync")
+        assert p.returncode == 75, p.stderr
+        assert time.time() - start < 5
+    assert "another wf2jsm run" in env.logs_text()
+    env.run("sync", check=0)
+
+
+def test_files_are_owner_only_and_logs_have_no_secret(world):
+    env = Env(world, "perms")
+    env.insert(2, "Row")
+    env.run("sync", check=0)
+    for path in [env.path("tracker", "tracker.db")] + [env.path("logs", f) for f in os.listdir(env.path("logs"))]:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode & 0o077 == 0, "%s has mode %o" % (path, mode)
+    text = env.logs_text()
+    assert SECRET_TOKEN not in text
+    for line in text.splitlines():
+        parts = line.split(" ")
+        assert parts[0].endswith("Z") and parts[1] in ("INFO", "WARN", "ERROR") and parts[2].startswith("run="), line
+
+
+def test_dry_run_writes_nothing_anywhere(world):
+    env = Env(world, "dry")
+    env.insert(2, "Row")
+    p = env.run("sync", "--dry-run", check=0)
+    assert p.stdout.count("would create") == 2 and "submission-" in p.stdout
+    assert env.jsm_stats()["calls"]["create"] == 0
+    assert not os.path.exists(env.path("logs"))
+    env.run("sync", check=0)
+    assert env.tracker("SELECT count(*) FROM submissions WHERE state = 'delivered'")[0][0] == 2
+
+
+def test_config_errors_name_the_variable(world):
+    env = Env(world, "cfg")
+    p = env.run("sync", env={"SYNC_BATCH_SIZE": "lots"})
+    assert p.returncode == 2 and "SYNC_BATCH_SIZE" in p.stderr, p.stderr
+    p = env.run("sync", env={"JIRA_BASE_URL": "http://jira.example.com"})
+    assert p.returncode == 2 and "JIRA_BASE_URL" in p.stderr and "https://" in p.stderr, p.stderr
+    p = env.run("sync", env={"JSM_SERVICE_DESK_ID": ""})
+    assert p.returncode == 2 and "JSM_SERVICE_DESK_ID" in p.stderr, p.stderr
+    env.write_mapping({"fields": {"summary": "subject", "customfield_99999": "message"}})
+    env.insert(1, "Row")
+    p = env.run("sync")
+    assert p.returncode == 2 and "customfield_99999" in p.stderr, p.stderr
+    env.write_mapping({"fields": {"summary": "no_such_column", "customfield_10011": "impact"}})
+    p = env.run("sync")
+    assert p.returncode == 2 and "no_such_column" in p.stderr, p.stderr
+
+
+def test_env_file_is_read_and_environment_wins(world):
+    env = Env(world, "envfile")
+    env.insert(1, "Row")
+    with open(env.path("custom.env"), "w") as f:
+        f.write("# comment\nexport SYNC_BATCH_SIZE='not a number'\nJSM_REQUEST_TYPE_ID=10\n")
+    p = env.run("sync", "--env", "custom.env")
+    assert p.returncode == 2 and "SYNC_BATCH_SIZE" in p.stderr
+    p = env.run("sync", "--env", "custom.env", env={"SYNC_BATCH_SIZE": "5"})
+    assert p.returncode == 0, p.stderr
+
+
+def test_database_down_is_exit_3(world):
+    env = Env(world, "dbdown", WEBFORM_DB_URL="postgresql://postgres@127.0.0.1:1/nothing")
+    p = env.run("sync")
+    assert p.returncode == 3 and "WEBFORM_DB_URL" in p.stderr, p.stderr
