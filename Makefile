@@ -20,8 +20,8 @@ PKG_LIBS = $(if $(DEPS_OK),$(shell pkg-config --libs $(PKGS)),)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 MODULES = errors log config lock unique_key attachments tracker fetch_submissions \
-          jira_fields jsm_client process_batch
-JOBS = wf2jsm job sync fields status check retry reconcile rollback replay metrics
+          jira_fields jsm_client process_batch metrics tracker_admin
+JOBS = wf2jsm job sync fields status check retry reconcile rollback replay
 MIGRATIONS = $(sort $(wildcard setup/migrations/*.sql))
 
 MODULE_SRC = $(MODULES:%=modules/%.c) build/migrations.c

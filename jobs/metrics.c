@@ -1,1 +1,0 @@
-/* metrics.c: placeholder while the metrics writer is being written. */

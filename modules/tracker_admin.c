@@ -1,0 +1,2 @@
+/* tracker_admin.c: being written. */
+#include "tracker_admin.h"
