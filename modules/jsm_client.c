@@ -38,7 +38,8 @@ typedef struct {
     const char *method;      /* GET POST PUT DELETE */
     const char *path;        /* below JIRA_BASE_URL */
     const char *json;        /* request body, or NULL */
-    curl_mime *mime;         /* multipart body, or NULL */
+    const wf_jsm_file *files; /* multipart body: one "file" part each, or NULL */
+    size_t nfiles;
     bool xsrf_no_check;      /* X-Atlassian-Token: no-check */
     bool repeatable;         /* safe to send again after it may have arrived */
 } http_call;
@@ -177,9 +178,29 @@ static int curl_tls_failure(CURLcode rc)
            rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM;
 }
 
+/* A multipart body is built anew for every attempt: libcurl does not
+ * rewind a curl_mime reused after curl_easy_reset(), and a retry would send
+ * the headers and then no body. */
+static curl_mime *build_mime(CURL *c, const wf_jsm_file *files, size_t n)
+{
+    curl_mime *mime = curl_mime_init(c);
+    for (size_t i = 0; mime && i < n; i++) {
+        curl_mimepart *part = curl_mime_addpart(mime);
+        if (!part || curl_mime_name(part, "file") != CURLE_OK ||
+            curl_mime_filename(part, files[i].filename) != CURLE_OK ||
+            curl_mime_type(part, files[i].mime_type) != CURLE_OK ||
+            curl_mime_data(part, files[i].data, files[i].len) != CURLE_OK) {
+            curl_mime_free(mime);
+            mime = NULL;
+        }
+    }
+    return mime;
+}
+
 static CURLcode send_once(wf_jsm *jsm, const http_call *call, struct curl_slist *headers)
 {
     CURL *c = jsm->curl;
+    curl_mime *mime = NULL;
     char url[2048];
     snprintf(url, sizeof url, "%s%s", jsm->cfg->jira_base_url, call->path);
     free(jsm->body);
@@ -212,8 +233,9 @@ static CURLcode send_once(wf_jsm *jsm, const http_call *call, struct curl_slist 
         curl_easy_setopt(c, CURLOPT_USERNAME, jsm->cfg->jira_email);
         curl_easy_setopt(c, CURLOPT_PASSWORD, jsm->cfg->jira_api_token);
     }
-    if (call->mime) {
-        curl_easy_setopt(c, CURLOPT_MIMEPOST, call->mime);
+    if (call->files) {
+        if (!(mime = build_mime(c, call->files, call->nfiles))) return CURLE_OUT_OF_MEMORY;
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
     } else if (call->json) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, call->json);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(call->json));
@@ -226,7 +248,10 @@ static CURLcode send_once(wf_jsm *jsm, const http_call *call, struct curl_slist 
     if (!call->repeatable) curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
     if (strcmp(call->method, "GET") != 0 && strcmp(call->method, "POST") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call->method);
-    return curl_easy_perform(c);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
+    curl_mime_free(mime);
+    return rc;
 }
 
 static void log_call(wf_jsm *jsm, const http_call *call, const char *level, const char *outcome, int try)
@@ -426,20 +451,11 @@ wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, 
     *temp_ids = NULL;
     char path[256];
     snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/%s/attachTemporaryFile", jsm->cfg->service_desk_id);
-    curl_mime *mime = curl_mime_init(jsm->curl);
     cJSON *reply = NULL;
     char **ids = calloc(n ? n : 1, sizeof *ids);
     wf_err rc = WF_ERR_NOMEM;
-    if (!mime || !ids) goto done;
-    for (size_t i = 0; i < n; i++) {
-        curl_mimepart *part = curl_mime_addpart(mime);
-        if (!part || curl_mime_name(part, "file") != CURLE_OK ||
-            curl_mime_filename(part, files[i].filename) != CURLE_OK ||
-            curl_mime_type(part, files[i].mime_type) != CURLE_OK ||
-            curl_mime_data(part, files[i].data, files[i].len) != CURLE_OK)
-            goto done;
-    }
-    http_call call = {.op = "attach temporary file", .method = "POST", .path = path, .mime = mime,
+    if (!ids) goto done;
+    http_call call = {.op = "attach temporary file", .method = "POST", .path = path, .files = files, .nfiles = n,
                       .xsrf_no_check = true, .repeatable = true};
     if ((rc = perform(jsm, &call)) != WF_OK) goto done;
     if ((rc = parse_body(jsm, call.op, &reply)) != WF_OK) goto done;
@@ -468,7 +484,6 @@ wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, 
 done:
     if (ids) wf_jsm_free_names(ids, n);
     cJSON_Delete(reply);
-    curl_mime_free(mime);
     return rc;
 }
 
