@@ -167,8 +167,8 @@ static wf_err stream(wf_source *src, const char *sql, int nparams, const char *c
             const char *msg = PQresultErrorMessage(res);
             size_t len = strlen(msg);
             while (len && msg[len - 1] == '\n') len--;
-            snprintf(errbuf, errlen, "database: reading %s failed: %.*s (check WEBFORM_TABLE, WEBFORM_ID_COLUMN and "
-                     "WEBFORM_TIME_COLUMN, and that PostgreSQL is up)", src->table_name, (int)len, msg);
+            snprintf(errbuf, errlen, "database: reading %s failed: %.*s (check that PostgreSQL is up and WEBFORM_DB_URL "
+                     "is right, and that WEBFORM_TABLE, WEBFORM_ID_COLUMN and WEBFORM_TIME_COLUMN name it)", src->table_name, (int)len, msg);
             rc = WF_ERR_DB;
         }
         PQclear(res);

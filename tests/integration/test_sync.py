@@ -223,3 +223,27 @@ def test_database_down_is_exit_3(world):
     env = Env(world, "dbdown", WEBFORM_DB_URL="postgresql://postgres@127.0.0.1:1/nothing")
     p = env.run("sync")
     assert p.returncode == 3 and "WEBFORM_DB_URL" in p.stderr, p.stderr
+
+
+def test_jsm_400_on_an_optional_field_creates_without_it_and_records_a_fix(world):
+    import base64
+    import json
+    import urllib.request
+    env = Env(world, "srv400")
+    env.insert(3, "Row")
+    env.run("fields", check=0)       # caches the field list: Software is valid
+    req = urllib.request.Request(world.jsm_url + "/rest/servicedeskapi/servicedesk/1/requesttype/10/field",
+                                 headers={"Authorization": "Basic " + base64.b64encode(
+                                     ("demo@example.com:" + SECRET_TOKEN).encode()).decode()})
+    fields = json.load(urllib.request.urlopen(req))["requestTypeFields"]
+    for f in fields:
+        if f["fieldId"] == "customfield_10010":   # an admin removes "Software" in Jira
+            f["validValues"] = [v for v in f["validValues"] if v["label"] != "Software"]
+    env.jsm_config(fields=fields)
+    p = env.run("sync", "--catch-up")
+    assert p.returncode == 0, p.stderr
+    reqs = assert_exactly_once(env)
+    assert all("customfield_10010" not in r["fields"] for r in reqs.values())
+    fixes = env.tracker("SELECT field_id, jsm_key, message FROM manual_fixes ORDER BY id")
+    assert len(fixes) == 3 and all(f[0] == "customfield_10010" and f[1] for f in fixes), fixes
+    assert sorted(f[1] for f in fixes) == sorted(r["issueKey"] for r in reqs.values())

@@ -1,0 +1,142 @@
+"""Crash safety: kills, lost replies, restarts and a broken tracker."""
+import os
+import random
+import sqlite3
+import signal
+import subprocess
+import time
+
+from harness import PGTMP, Env, assert_exactly_once
+
+
+def finish_cleanly(env, max_runs=10):
+    """Runs catch-ups until one exits 0 with nothing left to do."""
+    for _ in range(max_runs):
+        p = env.run("sync", "--catch-up", timeout=300)
+        if p.returncode == 0 and env.tracker(
+                "SELECT count(*) FROM submissions WHERE state <> 'delivered'")[0][0] == 0:
+            return
+    raise AssertionError("no clean finish after %d runs: %s" % (max_runs, env.tracker(
+        "SELECT state, error_class, last_error FROM submissions WHERE state <> 'delivered' LIMIT 5")))
+
+
+def test_sigkill_50_times_with_lost_replies_then_exactly_once(world):
+    seed = int(os.environ.get("WF2JSM_SEED") or random.SystemRandom().randrange(1, 10**6))
+    print("crash test seed: WF2JSM_SEED=%d" % seed, flush=True)
+    rng = random.Random(seed)
+    env = Env(world, "crash", SYNC_BATCH_SIZE="10", SYNC_RETRY_BUDGET="5")
+    env.insert(40, "Tie", when="'2026-11-22 09:00:00+00'")
+    for i in range(80):
+        env.insert(1, "Row%d" % i, when="'2026-11-22 09:00:00+00'::timestamptz + interval '%d second'" % (i + 1))
+    # Every kind of write can lose its reply after committing; some calls
+    # fail outright; a little latency widens the windows a kill can hit.
+    env.faults([
+        {"kind": "create", "action": "lost", "probability": 0.12},
+        {"kind": "attach", "action": "lost", "probability": 0.12},
+        {"kind": "attach_temp", "action": "lost", "probability": 0.05},
+        {"kind": "create", "action": "503", "probability": 0.05},
+        {"kind": "attach", "action": "503", "probability": 0.05},
+        {"kind": "any", "action": "429", "probability": 0.02, "retry_after": 0},
+        {"kind": "any", "action": "latency", "latency_ms": 8},
+    ], seed=seed)
+    kills = 0
+    runs = 0
+    while kills < 50:
+        proc = env.popen("sync", "--catch-up")
+        time.sleep(rng.uniform(0.02, 0.6))
+        runs += 1
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate()
+        if runs > 400:
+            break
+    assert kills >= 50, "only %d kills in %d runs" % (kills, runs)
+    env.clear_faults()
+    finish_cleanly(env)
+    by_id = assert_exactly_once(env)
+    assert len(by_id) == 120
+    # Killed runs never write their figures; the rows remember adoption.
+    adopted = env.tracker("SELECT count(*) FROM submissions WHERE adopted = 1")[0][0]
+    print("kills=%d runs=%d adopted_after_crash=%d" % (kills, runs, adopted), flush=True)
+    assert adopted > 0, "with lost replies and kills some tickets must have been adopted"
+
+
+def test_sigterm_finishes_the_step_and_writes_the_summary(world):
+    env = Env(world, "sigterm")
+    env.insert(30, "Row")
+    env.faults([{"kind": "any", "action": "latency", "latency_ms": 30}])
+    proc = env.popen("sync", "--catch-up")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode in (0, 1), err
+    last = env.tracker("SELECT finished_at, delivered FROM runs ORDER BY id DESC LIMIT 1")[0]
+    assert last[0] is not None, "the interrupted run recorded its summary"
+    assert 0 < last[1] < 30, last
+    assert "interrupted" in env.logs_text()
+    env.clear_faults()
+    finish_cleanly(env)
+    assert_exactly_once(env)
+
+
+def test_database_restart_mid_run_fails_clearly_then_recovers(world):
+    env = Env(world, "dbrestart", SYNC_BATCH_SIZE="5")
+    env.insert(40, "Row")
+    env.faults([{"kind": "any", "action": "latency", "latency_ms": 25}])
+    proc = env.popen("sync", "--catch-up")
+    time.sleep(1.0)
+    subprocess.run([PGTMP, "restart", world.pg_dir], check=True, capture_output=True)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, "exit %d: %s" % (proc.returncode, err)
+    assert "database" in err and "WEBFORM_DB_URL" in err, err
+    env.clear_faults()
+    finish_cleanly(env)
+    assert_exactly_once(env)
+
+
+def test_locked_tracker_is_exit_5_naming_the_file(world):
+    env = Env(world, "trklocked")
+    env.insert(2, "Row")
+    env.run("sync", check=0)
+    env.insert(1, "More")
+    con = sqlite3.connect(env.path("tracker", "tracker.db"), isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        p = env.run("sync")
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    assert p.returncode == 5, p.stderr
+    assert "tracker/tracker.db" in p.stderr and "locked" in p.stderr, p.stderr
+    env.run("sync", check=0)
+    assert_exactly_once(env)
+
+
+def test_read_only_tracker_is_exit_5_naming_the_file(world):
+    env = Env(world, "trkro")
+    env.insert(1, "Row")
+    env.run("sync", check=0)
+    tracker = env.path("tracker", "tracker.db")
+    if os.geteuid() == 0:
+        # root writes through any mode; run the job as an unprivileged user
+        # who can read but not write the tracker.
+        for path in [env.dir, env.path("tracker"), env.path("logs")]:
+            os.chmod(path, 0o777)
+        os.chmod(env.path("tracker", "tracker.db.lock"), 0o666)
+        for name in os.listdir(env.path("logs")):
+            os.chmod(env.path("logs", name), 0o666)
+        os.chmod(tracker, 0o644)
+        d = os.path.dirname(env.dir)
+        while d != "/":
+            os.chmod(d, os.stat(d).st_mode | 0o011)
+            d = os.path.dirname(d)
+        wrapper = ["runuser", "-u", "nobody", "--"]
+    else:
+        os.chmod(tracker, 0o444)
+        wrapper = []
+    full_env = dict(os.environ, **env.env)
+    full_env["ASAN_OPTIONS"] = "detect_leaks=0"
+    p = subprocess.run(wrapper + [env.bin, "sync"], cwd=env.dir, env=full_env, capture_output=True, text=True)
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert "tracker/tracker.db" in p.stderr and "writable" in p.stderr, p.stderr
