@@ -19,6 +19,7 @@ extern const size_t wf_migrations_count;
 
 struct wf_tracker {
     sqlite3 *db;
+    sqlite3_stmt *get_stmt;   /* prepared once: every row of a tick is looked up */
     char *path;
     char errmsg[512];
 };
@@ -125,6 +126,10 @@ wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t 
     int rc = sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) { err = fail(t, rc, "opening"); goto fail; }
     sqlite3_busy_timeout(t->db, 5000);
+    /* Checkpointing on close would fsync the database on every tick, even
+     * one that wrote nothing; SQLite's auto-checkpoint during writes keeps
+     * the WAL short instead. */
+    sqlite3_db_config(t->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_extended_result_codes(t->db, 1);
     if ((err = exec_sql(t, "PRAGMA journal_mode=WAL", "switching to WAL mode")) != WF_OK) goto fail;
     /* FULL: a delivered row must survive a reboot, not only a crash. */
@@ -141,6 +146,7 @@ fail:
 void wf_tracker_close(wf_tracker *t)
 {
     if (!t) return;
+    sqlite3_finalize(t->get_stmt);
     sqlite3_close(t->db);
     free(t->path);
     free(t);
@@ -209,9 +215,9 @@ wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool 
         "SELECT key, state, source_id, source_time, source_time_us, may_exist, jsm_key, jsm_issue_id, "
         "attempts, last_run, created_run, updated_at_us, error_class, last_error, content_checksum, delivered_at "
         "FROM submissions WHERE key = ?";
-    sqlite3_stmt *st = NULL;
     *found = false;
-    int rc = sqlite3_prepare_v2(t->db, sql, -1, &st, NULL);
+    int rc = t->get_stmt ? SQLITE_OK : sqlite3_prepare_v2(t->db, sql, -1, &t->get_stmt, NULL);
+    sqlite3_stmt *st = t->get_stmt;
     if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -235,7 +241,10 @@ wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool 
         *found = true;
         rc = SQLITE_DONE;
     }
-    sqlite3_finalize(st);
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
     return rc == SQLITE_DONE ? WF_OK : fail(t, rc, "reading a submission");
 }
 
@@ -381,10 +390,20 @@ wf_err wf_tracker_retry_times(wf_tracker *t, int64_t before_us, long skip_run,
     return WF_OK;
 }
 
+/* The runs table is a report, not part of the delivery protocol: losing
+ * its last row to a power cut harms nothing, so its writes skip the fsync
+ * that synchronous=FULL costs every tick. The next FULL commit syncs them. */
+static void set_synchronous(wf_tracker *t, bool full)
+{
+    sqlite3_exec(t->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+}
+
 wf_err wf_tracker_run_begin(wf_tracker *t, const char *command, long *run_id)
 {
+    set_synchronous(t, false);
     wf_err err = write_stmt(t, "starting a run",
         "INSERT INTO runs (command, started_at) VALUES (?, " NOW_TEXT ")", "t", command);
+    set_synchronous(t, true);
     *run_id = err == WF_OK ? (long)sqlite3_last_insert_rowid(t->db) : 0;
     return err;
 }
@@ -392,7 +411,8 @@ wf_err wf_tracker_run_begin(wf_tracker *t, const char *command, long *run_id)
 wf_err wf_tracker_run_finish(wf_tracker *t, long run_id, const wf_run_stats *s,
                              int exit_code, const char *error)
 {
-    return write_stmt(t, "finishing a run",
+    set_synchronous(t, false);
+    wf_err err = write_stmt(t, "finishing a run",
         "UPDATE runs SET finished_at = " NOW_TEXT ", exit_code = ?2, seen = ?3, created = ?4, adopted = ?5, "
         "  delivered = ?6, failed = ?7, parked = ?8, attachments_uploaded = ?9, attachments_failed = ?10, "
         "  retries = ?11, http_429 = ?12, manual_fixes = ?13, duration_ms = ?14, error = ?15 WHERE id = ?1",
@@ -400,6 +420,8 @@ wf_err wf_tracker_run_finish(wf_tracker *t, long run_id, const wf_run_stats *s,
         (int64_t)s->adopted, (int64_t)s->delivered, (int64_t)s->failed, (int64_t)s->parked,
         (int64_t)s->attachments_uploaded, (int64_t)s->attachments_failed, (int64_t)s->retries,
         (int64_t)s->http_429, (int64_t)s->manual_fixes, (int64_t)s->duration_ms, error);
+    set_synchronous(t, true);
+    return err;
 }
 
 wf_err wf_tracker_meta_get(wf_tracker *t, const char *name, char **value)
