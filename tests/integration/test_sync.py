@@ -247,3 +247,13 @@ def test_jsm_400_on_an_optional_field_creates_without_it_and_records_a_fix(world
     fixes = env.tracker("SELECT field_id, jsm_key, message FROM manual_fixes ORDER BY id")
     assert len(fixes) == 3 and all(f[0] == "customfield_10010" and f[1] for f in fixes), fixes
     assert sorted(f[1] for f in fixes) == sorted(r["issueKey"] for r in reqs.values())
+
+
+# The valgrind pass (`make valgrind`, part of `make test`) reruns these with
+# the plain binary under memcheck: they cover delivery, rejection, retries,
+# auth failure and config errors without taking long under valgrind.
+for _test in (test_invalid_option_does_not_stop_the_others, test_invalid_required_value_parks_the_row_only,
+              test_503_is_retried_for_reads_and_left_for_next_tick_for_creates,
+              test_wrong_token_stops_the_run_with_exit_4_and_marks_nothing, test_dry_run_writes_nothing_anywhere,
+              test_config_errors_name_the_variable):
+    _test.valgrind = True

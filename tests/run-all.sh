@@ -1,0 +1,47 @@
+#!/bin/sh
+# run-all.sh: everything `make test` runs, in order, with one closing line.
+#   1. unit tests (cmocka, ASan+UBSan)
+#   2. the JSM test server's self-test
+#   3. integration tests (real PostgreSQL, real curl, ASan+UBSan binary)
+#   4. the valgrind pass (plain binary under memcheck)
+#   5. contract tests (Prism validating every request and response against
+#      Atlassian's OpenAPI descriptions); WF2JSM_SKIP_CONTRACT=1 skips them
+# Each part prints its own 'N passed, N failed'; the last line sums them.
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here" || exit 1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+
+run_part() {
+    name=$1; shift
+    echo "==> $name"
+    { "$@"; echo $? >"$log.rc"; } 2>&1 | tee -a "$log"
+    rc=$(cat "$log.rc"); rm -f "$log.rc"
+    [ "$rc" = 0 ] || { echo "==> $name FAILED (exit $rc)"; status=1; }
+}
+
+run_part "unit tests" sh tests/run-unit.sh build/test/test_*
+run_part "JSM test server self-test" python3 tests/test_jsm_server.py
+run_part "integration tests" python3 tests/integration/run.py
+run_part "valgrind" python3 tests/integration/run.py --valgrind
+if [ "${WF2JSM_SKIP_CONTRACT:-0}" = 1 ]; then
+    echo "==> contract tests skipped (WF2JSM_SKIP_CONTRACT=1)"
+else
+    run_part "contract tests" bash contract/run.sh
+fi
+
+# Sum every 'N passed, N failed' line the parts printed, plus the self-test's
+# unittest lines ('Ran N tests', then 'OK' or 'FAILED (failures=N...)').
+counts=$(awk '
+    match($0, /[0-9]+ passed, [0-9]+ failed/) { split(substr($0, RSTART, RLENGTH), a, /[^0-9]+/); p += a[1]; f += a[2] }
+    /^Ran [0-9]+ tests?/ { ran = $2 }
+    /^OK/ && ran { p += ran; ran = 0 }
+    /^FAILED \(/ && ran { f += 1; p += 0; ran = 0 }
+    END { print p + 0, f + 0 }' "$log")
+passed=${counts% *}; failed=${counts#* }
+[ "$status" = 0 ] || [ "$failed" -gt 0 ] || failed=1
+echo "all: $passed passed, $failed failed"
+exit $status
