@@ -2,8 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "job.h"
 
 #define WF2JSM_VERSION "1.0.0"
@@ -52,10 +50,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
-            curl_global_init(CURL_GLOBAL_DEFAULT);
-            int status = commands[i].fn(argc - 1, argv + 1);
-            curl_global_cleanup();
-            return status;
+            return commands[i].fn(argc - 1, argv + 1);
         }
     }
     fprintf(stderr, "wf2jsm: '%s' is not a command. See 'wf2jsm --help'.\n", argv[1]);

@@ -96,8 +96,14 @@ wf_err wf_jsm_open(const wf_config *cfg, wf_log *log, wf_run_stats *stats,
     jsm->stop = stop;
     jsm->budget_left_ms = cfg->retry_budget_ms;
     jsm->rng = (unsigned int)time(NULL) ^ (unsigned int)getpid();
-    jsm->curl = curl_easy_init();
-    if (!jsm->curl) {
+    /* Initialised here rather than in main(): a tick with nothing to
+     * deliver never pays for TLS set-up. libcurl counts init/cleanup pairs. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(jsm);
+        return WF_ERR_CONFIG;
+    }
+    if (!(jsm->curl = curl_easy_init())) {
+        curl_global_cleanup();
         free(jsm);
         return WF_ERR_CONFIG;
     }
@@ -109,6 +115,7 @@ void wf_jsm_close(wf_jsm *jsm)
 {
     if (!jsm) return;
     curl_easy_cleanup(jsm->curl);
+    curl_global_cleanup();
     cJSON_Delete(jsm->field_errors);
     free(jsm->body);
     free(jsm);
