@@ -72,6 +72,11 @@ static wf_err env_file_read(const char *path, bool must_exist, env_file_vars *ou
         out->values[out->n] = strdup(value);
         out->n++;
     }
+    /* getline() also stops on a read error (EISDIR for a directory). */
+    if (ferror(fp)) {
+        snprintf(errbuf, errlen, "cannot read env file %s: %s", path, strerror(errno));
+        rc = WF_ERR_FILE;
+    }
 done:
     free(line);
     fclose(fp);

@@ -424,11 +424,17 @@ static int append_footer(cJSON *values, const wf_field_list *fields, const char 
     if (!wf_fields_find(fields, "description")) return 0;
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(values, "description");
     const char *body = cJSON_IsString(cur) ? cur->valuestring : "";
-    size_t len = strlen(body) + 128;
+    char footer[128];
+    int flen = snprintf(footer, sizeof footer, "\n\n----\nwf2jsm submission key: %s", key);
+    if (flen < 0 || (size_t)flen >= sizeof footer) return -1;
+    size_t len = strlen(body) + sizeof footer;
     char *text = malloc(len);
     if (!text) return -1;
-    snprintf(text, len, "%s%s----\nwf2jsm submission key: %s", body, *body ? "\n\n" : "", key);
-    /* Leave room for the footer inside Jira's limit rather than cut it off. */
+    /* Leave room for the footer inside Jira's limit rather than cut it off
+     * (the footer is ASCII: its bytes are its characters). */
+    snprintf(text, len, "%s", body);
+    truncate_chars(text, WF_TEXT_MAX_CHARS - (size_t)flen);
+    strcat(text, *text ? footer : footer + 2);
     cJSON *item = cJSON_CreateString(text);
     free(text);
     if (!item) return -1;

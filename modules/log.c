@@ -97,8 +97,10 @@ void wf_log_redact(const wf_log *log, char *buf)
         const char *s = log->secrets[i];
         if (!s) continue;
         size_t slen = strlen(s);
-        char *hit;
-        while ((hit = strstr(buf, s)) != NULL) {
+        char *hit, *from = buf;
+        /* Search on after each mask: a secret that the mask contains
+         * ("red") would otherwise be found again for ever. */
+        while ((hit = strstr(from, s)) != NULL) {
             size_t tail = strlen(hit + slen);
             size_t mlen = sizeof mask - 1;
             /* The mask may be longer than the secret; shrink to fit rather
@@ -106,6 +108,7 @@ void wf_log_redact(const wf_log *log, char *buf)
             if (mlen > slen) mlen = slen;
             memcpy(hit, mask, mlen);
             memmove(hit + mlen, hit + slen, tail + 1);
+            from = hit + mlen;
         }
     }
 }
@@ -164,7 +167,12 @@ void wf_log_kv(wf_log *log, const char *module, const char *level, ...)
         if (pos + 4 >= cap) continue;
         pos += (size_t)snprintf(line + pos, cap - pos, " %s=", key);
         if (pos >= cap) pos = cap - 1;
-        pos = append_value(line, pos, cap, value ? value : "-");
+        /* Redact before escaping too: a secret holding a quote or a
+         * backslash would no longer match once escaped. */
+        char vbuf[WF_LOG_LINE_MAX];
+        snprintf(vbuf, sizeof vbuf, "%s", value ? value : "-");
+        wf_log_redact(log, vbuf);
+        pos = append_value(line, pos, cap, vbuf);
     }
     va_end(ap);
     line[pos] = '\0';
