@@ -1,6 +1,11 @@
-/* status.c: `wf2jsm status`, what the tracker knows. */
+/* status.c: `wf2jsm status`, what the tracker knows and how far behind the
+ * job is: counts by state, cursor, backlog, recent runs, rows that need a
+ * human, and delivered rows edited in the source since. */
 #define _POSIX_C_SOURCE 200809L
 #include "job.h"
+#include "../modules/jira_fields.h"
+#include "../modules/metrics.h"
+#include "../modules/unique_key.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -13,10 +18,13 @@
 static const char status_usage[] =
     "usage: wf2jsm status [--json] [--runs N] [--env FILE]\n"
     "\n"
-    "Shows submissions by state, the cursor, the last runs with their figures,\n"
-    "parked and failed submissions with their reasons, and open manual fixes.\n"
+    "Shows submissions by state, the cursor, the backlog, the last runs with their\n"
+    "figures, parked and failed submissions with their reasons, open manual fixes,\n"
+    "and delivered submissions edited in the source since (among the newest 1000\n"
+    "delivered). Reads the tracker, and the source database when it is reachable;\n"
+    "without it the backlog and the edited rows are shown as unknown.\n"
     "\n"
-    "  --json       machine-readable output (schema in the README)\n"
+    "  --json       machine-readable output (schema in wf2jsm(1))\n"
     "  --runs N     how many recent runs to show (default 5)\n"
     "  --env FILE   read configuration from FILE instead of ./.env\n"
     "  -h, --help   show this help\n";
@@ -24,18 +32,51 @@ static const char status_usage[] =
 static const char *const states[] = {"pending", "creating", "created", "attaching", "delivered", "failed", "parked"};
 #define NSTATES (sizeof states / sizeof *states)
 
+/* Change detection re-reads this many of the newest delivered rows: enough
+ * for days of a web form's traffic, and one source query of bounded size. */
+#define CHANGED_SCAN_LIMIT 1000
+#define LIST_LIMIT 100
+
+/* Collapses every run of whitespace into one space: libpq's messages hold
+ * newlines and tabs, and each record of the text output is one line. */
+static void one_line(char *s)
+{
+    char *w = s;
+    bool space = false;
+    for (const char *r = s; *r; r++) {
+        if (*r == ' ' || *r == '\n' || *r == '\t' || *r == '\r') { space = true; continue; }
+        if (space && w != s) *w++ = ' ';
+        space = false;
+        *w++ = *r;
+    }
+    *w = '\0';
+}
+
+/* Integers go into the JSON as raw digits: cJSON would print a microsecond
+ * timestamp as a double in exponent form. */
+static void add_int(cJSON *obj, const char *name, long long v)
+{
+    char digits[24];
+    snprintf(digits, sizeof digits, "%lld", v);
+    cJSON_AddRawToObject(obj, name, digits);
+}
+
+/* Runs sql with ?1 bound to limit (when the statement has a parameter) and
+ * returns its rows as an array of objects keyed by column name. On a
+ * query error the array holds what was read (the tracker's schema is ours,
+ * so this is not expected). The caller deletes the array. */
 static cJSON *query_rows(sqlite3 *db, const char *sql, int limit)
 {
     sqlite3_stmt *st = NULL;
     cJSON *rows = cJSON_CreateArray();
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return rows;
-    sqlite3_bind_int(st, 1, limit);
+    if (sqlite3_bind_parameter_count(st) > 0) sqlite3_bind_int(st, 1, limit);
     while (sqlite3_step(st) == SQLITE_ROW) {
         cJSON *row = cJSON_CreateObject();
         for (int i = 0; i < sqlite3_column_count(st); i++) {
             const char *name = sqlite3_column_name(st, i);
             switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER: cJSON_AddNumberToObject(row, name, (double)sqlite3_column_int64(st, i)); break;
+            case SQLITE_INTEGER: add_int(row, name, (long long)sqlite3_column_int64(st, i)); break;
             case SQLITE_NULL: cJSON_AddNullToObject(row, name); break;
             default: cJSON_AddStringToObject(row, name, (const char *)sqlite3_column_text(st, i));
             }
@@ -46,77 +87,394 @@ static cJSON *query_rows(sqlite3 *db, const char *sql, int limit)
     return rows;
 }
 
-static cJSON *build_report(wf_job *job, int nruns)
+/* ---- change detection ------------------------------------------------- */
+
+typedef struct {
+    wf_job *job;
+    const wf_field_list *fields;
+    const wf_mapping *mapping;
+    char (*keys)[WF_KEY_HEX_LEN + 1];   /* delivered keys to compare, sorted */
+    bool *matched;
+    size_t nkeys;
+    cJSON *changed;
+    long checked;
+    wf_err err;
+    char errmsg[512];
+} change_scan;
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+static int cmp_time(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The fields JSM refused at delivery were dropped before the checksum was
+ * taken, and each left a manual-fix entry: drop them again so that the
+ * recomputed checksum compares like with like. */
+static void drop_refused_fields(sqlite3 *db, const char *key, wf_mapped *mapped)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT field_id FROM manual_fixes WHERE key = ?1", -1, &st, NULL) != SQLITE_OK) return;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        wf_mapped_drop_field(mapped, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+static wf_row_action on_scanned_row(const wf_submission *sub, void *ctx)
+{
+    change_scan *cs = ctx;
+    const wf_config *cfg = &cs->job->cfg;
+    char key[WF_KEY_HEX_LEN + 1];
+    if (wf_key_compute(sub, (const char *const *)cfg->key_columns, cfg->n_key_columns, key, cs->errmsg,
+                       sizeof cs->errmsg) != WF_OK) {
+        cs->err = WF_ERR_CONFIG;
+        return WF_ROW_STOP;
+    }
+    char (*hit)[WF_KEY_HEX_LEN + 1] = bsearch(key, cs->keys, cs->nkeys, sizeof *cs->keys, cmp_key);
+    if (!hit || cs->matched[hit - cs->keys]) return WF_ROW_NEXT;
+    cs->matched[hit - cs->keys] = true;
+
+    wf_tracker_row row;
+    bool found = false;
+    wf_mapped mapped = {0};
+    char *checksum = NULL;
+    if (wf_tracker_get(cs->job->tracker, key, &row, &found) != WF_OK) {
+        snprintf(cs->errmsg, sizeof cs->errmsg, "%s", wf_tracker_errmsg(cs->job->tracker));
+        cs->err = WF_ERR_TRACKER;
+        return WF_ROW_STOP;
+    }
+    if (!found || strcmp(row.state, "delivered") != 0 || !row.content_checksum) goto out;
+    if (wf_map_submission(cs->mapping, cs->fields, sub, key, cfg->key_field, &mapped) != WF_OK) {
+        cs->err = WF_ERR_NOMEM;
+        goto out;
+    }
+    drop_refused_fields(wf_tracker_db(cs->job->tracker), key, &mapped);
+    if (!(checksum = wf_mapped_checksum(mapped.values))) {
+        cs->err = WF_ERR_NOMEM;
+        goto out;
+    }
+    cs->checked++;
+    if (strcmp(checksum, row.content_checksum) != 0) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "key", key);
+        cJSON_AddStringToObject(c, "source_id", sub->id);
+        cJSON_AddStringToObject(c, "source_time", sub->time_text);
+        if (row.jsm_key) cJSON_AddStringToObject(c, "jsm_key", row.jsm_key);
+        else cJSON_AddNullToObject(c, "jsm_key");
+        if (row.delivered_at) cJSON_AddStringToObject(c, "delivered_at", row.delivered_at);
+        else cJSON_AddNullToObject(c, "delivered_at");
+        cJSON_AddItemToArray(cs->changed, c);
+    }
+out:
+    if (found) wf_tracker_row_free(&row);
+    wf_mapped_free(&mapped);
+    free(checksum);
+    if (cs->err == WF_ERR_NOMEM) snprintf(cs->errmsg, sizeof cs->errmsg, "out of memory");
+    return cs->err == WF_OK ? WF_ROW_NEXT : WF_ROW_STOP;
+}
+
+/* Recomputes the content checksum of the newest CHANGED_SCAN_LIMIT delivered
+ * rows from their source rows, the way delivery computed it (same mapping
+ * file, the field list cached in the tracker), and lists those that differ.
+ * Fills report.changed and report.change_detection; src may be NULL. */
+static void add_changed(cJSON *report, wf_job *job, wf_source *src, const char *db_error)
+{
+    sqlite3 *db = wf_tracker_db(job->tracker);
+    change_scan cs = {.job = job, .changed = cJSON_AddArrayToObject(report, "changed")};
+    cJSON *info = cJSON_AddObjectToObject(report, "change_detection");
+    wf_field_list fields = {0};
+    wf_mapping mapping = {0};
+    int64_t *times = NULL;
+    size_t ntimes = 0;
+    char *raw = NULL, meta_name[128];
+    long long delivered_with_checksum = 0;
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM submissions WHERE state = 'delivered' AND content_checksum IS NOT NULL",
+                           -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        delivered_with_checksum = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!src) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "unknown: %s", db_error);
+        goto done;
+    }
+    if (!job->cfg.service_desk_id || !job->cfg.request_type_id) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "unknown: set JSM_SERVICE_DESK_ID and JSM_REQUEST_TYPE_ID to compare "
+                 "delivered rows with the source");
+        goto done;
+    }
+    snprintf(meta_name, sizeof meta_name, "fields:%s:%s", job->cfg.service_desk_id, job->cfg.request_type_id);
+    if (wf_tracker_meta_get(job->tracker, meta_name, &raw) != WF_OK) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "%s", wf_tracker_errmsg(job->tracker));
+        goto done;
+    }
+    if (!raw) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "unknown: the tracker has no field list for request type %s yet "
+                 "(run `wf2jsm fields` or a sync)", job->cfg.request_type_id);
+        goto done;
+    }
+    if (wf_fields_parse(raw, &fields, cs.errmsg, sizeof cs.errmsg) != WF_OK ||
+        wf_mapping_load(job->cfg.field_mapping, &fields, &mapping, cs.errmsg, sizeof cs.errmsg) != WF_OK)
+        goto done;
+    cs.fields = &fields;
+    cs.mapping = &mapping;
+
+    if (sqlite3_prepare_v2(db, "SELECT key, source_time_us FROM submissions WHERE state = 'delivered' "
+                               "AND content_checksum IS NOT NULL ORDER BY source_time_us DESC LIMIT ?1", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "tracker: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_int(st, 1, CHANGED_SCAN_LIMIT);
+    cs.keys = calloc(CHANGED_SCAN_LIMIT, sizeof *cs.keys);
+    cs.matched = calloc(CHANGED_SCAN_LIMIT, sizeof *cs.matched);
+    times = calloc(CHANGED_SCAN_LIMIT, sizeof *times);
+    if (!cs.keys || !cs.matched || !times) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "out of memory");
+        goto done;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW && cs.nkeys < CHANGED_SCAN_LIMIT) {
+        snprintf(cs.keys[cs.nkeys], sizeof cs.keys[cs.nkeys], "%s", (const char *)sqlite3_column_text(st, 0));
+        times[cs.nkeys++] = sqlite3_column_int64(st, 1);
+    }
+    qsort(cs.keys, cs.nkeys, sizeof *cs.keys, cmp_key);
+    qsort(times, cs.nkeys, sizeof *times, cmp_time);
+    for (size_t i = 0; i < cs.nkeys; i++)
+        if (ntimes == 0 || times[ntimes - 1] != times[i]) times[ntimes++] = times[i];
+    char err[1024];
+    if (wf_source_stream_times(src, times, ntimes, on_scanned_row, &cs, err, sizeof err) != WF_OK && cs.err == WF_OK)
+        snprintf(cs.errmsg, sizeof cs.errmsg, "%s", err);
+
+done:
+    sqlite3_finalize(st);
+    long not_found = 0;
+    for (size_t i = 0; cs.matched && i < cs.nkeys; i++) not_found += !cs.matched[i];
+    add_int(info, "checked", cs.checked);
+    add_int(info, "limit", CHANGED_SCAN_LIMIT);
+    cJSON_AddBoolToObject(info, "complete", !cs.errmsg[0] && delivered_with_checksum <= CHANGED_SCAN_LIMIT);
+    add_int(info, "not_found_in_source", cs.errmsg[0] ? 0 : not_found);
+    if (cs.errmsg[0]) {
+        wf_log_redact(job->log, cs.errmsg);
+        one_line(cs.errmsg);
+        cJSON_AddStringToObject(info, "error", cs.errmsg);
+    } else {
+        cJSON_AddNullToObject(info, "error");
+    }
+    free(cs.keys);
+    free(cs.matched);
+    free(times);
+    free(raw);
+    wf_mapping_free(&mapping);
+    wf_fields_free(&fields);
+}
+
+/* ---- the report ------------------------------------------------------- */
+
+static void add_cursor(cJSON *report, sqlite3 *db)
+{
+    cJSON *cursor = cJSON_AddObjectToObject(report, "cursor");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT source_time, source_time_us FROM submissions ORDER BY source_time_us DESC LIMIT 1",
+                           -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        char iso[48];
+        wf_format_time_us(sqlite3_column_int64(st, 1), iso, sizeof iso);
+        cJSON_AddStringToObject(cursor, "source_time", (const char *)sqlite3_column_text(st, 0));
+        add_int(cursor, "source_time_us", (long long)sqlite3_column_int64(st, 1));
+        cJSON_AddStringToObject(cursor, "utc", iso);
+    } else {
+        cJSON_AddNullToObject(cursor, "source_time");
+        cJSON_AddNullToObject(cursor, "source_time_us");
+        cJSON_AddNullToObject(cursor, "utc");
+    }
+    sqlite3_finalize(st);
+}
+
+static void add_backlog(cJSON *report, wf_job *job, wf_source *src, const char *db_error)
+{
+    cJSON *b = cJSON_AddObjectToObject(report, "backlog");
+    wf_backlog backlog;
+    char err[1024] = "";
+    wf_err rc = wf_backlog_count(job->tracker, src, &backlog, err, sizeof err);
+    if (rc == WF_OK && !src) snprintf(err, sizeof err, "%s", db_error);
+    wf_log_redact(job->log, err);
+    one_line(err);
+    if (backlog.total >= 0) add_int(b, "count", backlog.total);
+    else cJSON_AddNullToObject(b, "count");
+    if (backlog.new_rows >= 0) add_int(b, "new_rows", backlog.new_rows);
+    else cJSON_AddNullToObject(b, "new_rows");
+    if (rc == WF_ERR_TRACKER) cJSON_AddNullToObject(b, "open_rows");
+    else add_int(b, "open_rows", backlog.open_rows);
+    if (err[0]) cJSON_AddStringToObject(b, "error", err);
+    else cJSON_AddNullToObject(b, "error");
+}
+
+static cJSON *build_report(wf_job *job, wf_source *src, const char *db_error, int nruns)
 {
     sqlite3 *db = wf_tracker_db(job->tracker);
     cJSON *report = cJSON_CreateObject();
     cJSON *counts = cJSON_AddObjectToObject(report, "counts");
-    for (size_t i = 0; i < NSTATES; i++) cJSON_AddNumberToObject(counts, states[i], 0);
+    long long by_state[NSTATES] = {0};
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT state, count(*) FROM submissions GROUP BY state", -1, &st, NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW)
-            cJSON_ReplaceItemInObject(counts, (const char *)sqlite3_column_text(st, 0),
-                                      cJSON_CreateNumber(sqlite3_column_int(st, 1)));
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *state = (const char *)sqlite3_column_text(st, 0);
+            for (size_t i = 0; state && i < NSTATES; i++)
+                if (strcmp(state, states[i]) == 0) by_state[i] = sqlite3_column_int64(st, 1);
+        }
     }
     sqlite3_finalize(st);
-    cJSON *cursor = query_rows(db, "SELECT max(source_time) AS source_time, max(source_time_us) AS source_time_us "
-                                   "FROM submissions WHERE ?1 > 0", 1);
-    cJSON_AddItemToObject(report, "cursor", cJSON_DetachItemFromArray(cursor, 0));
-    cJSON_Delete(cursor);
+    for (size_t i = 0; i < NSTATES; i++) add_int(counts, states[i], by_state[i]);
+    add_cursor(report, db);
+    add_backlog(report, job, src, db_error);
     cJSON_AddItemToObject(report, "runs", query_rows(db,
         "SELECT id, command, started_at, finished_at, exit_code, seen, created, adopted, delivered, failed, parked, "
         "attachments_uploaded, attachments_failed, retries, http_429, manual_fixes, duration_ms, error "
         "FROM runs ORDER BY id DESC LIMIT ?1", nruns));
     cJSON_AddItemToObject(report, "problems", query_rows(db,
-        "SELECT key, source_id, state, attempts, error_class, last_error, jsm_key, updated_at FROM submissions "
-        "WHERE state IN ('failed', 'parked') ORDER BY updated_at_us LIMIT ?1", 100));
+        "SELECT key, source_id, source_time, state, attempts, error_class, last_error, jsm_key, updated_at "
+        "FROM submissions WHERE state IN ('failed', 'parked') ORDER BY state DESC, updated_at_us LIMIT ?1", LIST_LIMIT));
     cJSON_AddItemToObject(report, "manual_fixes", query_rows(db,
         "SELECT id, key, jsm_key, field_id, value, message, created_at FROM manual_fixes "
-        "WHERE resolved_at IS NULL ORDER BY id LIMIT ?1", 100));
+        "WHERE resolved_at IS NULL ORDER BY id LIMIT ?1", LIST_LIMIT));
+    add_changed(report, job, src, db_error);
     return report;
 }
+
+/* ---- text output ------------------------------------------------------ */
 
 static const char *str_of(const cJSON *obj, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(v) ? v->valuestring : "-";
+    if (cJSON_IsString(v)) return v->valuestring;
+    if (cJSON_IsRaw(v)) return v->valuestring;
+    return "-";
 }
 
-static long num_of(const cJSON *obj, const char *name)
+static long long num_of(const cJSON *obj, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
+    if (cJSON_IsRaw(v)) return strtoll(v->valuestring, NULL, 10);
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
 }
 
-static void print_text(const cJSON *report, int tty)
+/* str_of() made one line, in buf: Jira's messages may span lines. */
+static const char *flat_of(const cJSON *obj, const char *name, char *buf, size_t len)
 {
-    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(report, "counts"), *it;
-    printf(tty ? "%-12s %s\n" : "%s %s\n", "STATE", "COUNT");
-    cJSON_ArrayForEach(it, counts) printf(tty ? "%-12s %ld\n" : "%s %ld\n", it->string, (long)it->valuedouble);
+    snprintf(buf, len, "%s", str_of(obj, name));
+    one_line(buf);
+    return buf;
+}
+
+static bool is_null(const cJSON *obj, const char *name)
+{
+    return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, name));
+}
+
+/* On a terminal: aligned columns with headers. Otherwise: one record per
+ * line, "<section> name=value ...", for grep and awk. */
+static void print_text(const cJSON *report, bool tty)
+{
+    const cJSON *it;
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(report, "counts");
+    if (tty) {
+        printf("%-12s %8s\n", "STATE", "COUNT");
+        cJSON_ArrayForEach(it, counts) printf("%-12s %8s\n", it->string, it->valuestring);
+    } else {
+        cJSON_ArrayForEach(it, counts) printf("count %s=%s\n", it->string, it->valuestring);
+    }
+
     const cJSON *cursor = cJSON_GetObjectItemCaseSensitive(report, "cursor");
-    printf("\ncursor: %s\n", str_of(cursor, "source_time"));
-    printf("\n%s\n", tty ? "RUN   STARTED               EXIT  SEEN CREATED ADOPTED DELIVERED FAILED PARKED RETRIES 429S  MS"
-                         : "run started exit seen created adopted delivered failed parked retries http_429 duration_ms");
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(report, "runs")) {
-        printf(tty ? "%-5ld %-21s %4ld %5ld %7ld %7ld %9ld %6ld %6ld %7ld %4ld %4ld\n"
-                   : "%ld %s %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld\n",
-               num_of(it, "id"), str_of(it, "started_at"), num_of(it, "exit_code"), num_of(it, "seen"),
-               num_of(it, "created"), num_of(it, "adopted"), num_of(it, "delivered"), num_of(it, "failed"),
-               num_of(it, "parked"), num_of(it, "retries"), num_of(it, "http_429"), num_of(it, "duration_ms"));
+    const cJSON *backlog = cJSON_GetObjectItemCaseSensitive(report, "backlog");
+    if (tty) {
+        printf("\n%-12s %s\n", "cursor", is_null(cursor, "utc") ? "none (empty tracker)" : str_of(cursor, "utc"));
+        if (is_null(backlog, "count"))
+            printf("%-12s unknown (%s open in the tracker; %s)\n", "backlog", str_of(backlog, "open_rows"),
+                   str_of(backlog, "error"));
+        else
+            printf("%-12s %s (%s new after the cursor, %s open in the tracker)\n", "backlog", str_of(backlog, "count"),
+                   str_of(backlog, "new_rows"), str_of(backlog, "open_rows"));
+    } else {
+        printf("cursor %s\n", is_null(cursor, "utc") ? "none" : str_of(cursor, "utc"));
+        printf("backlog count=%s new_rows=%s open_rows=%s%s%s\n", is_null(backlog, "count") ? "unknown" : str_of(backlog, "count"),
+               is_null(backlog, "new_rows") ? "unknown" : str_of(backlog, "new_rows"), str_of(backlog, "open_rows"),
+               is_null(backlog, "error") ? "" : " error=", is_null(backlog, "error") ? "" : str_of(backlog, "error"));
     }
+
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(report, "runs");
+    if (tty) {
+        printf("\n%-5s %-8s %-20s %4s %5s %7s %7s %9s %6s %6s %7s %4s %7s\n", "RUN", "COMMAND", "STARTED", "EXIT",
+               "SEEN", "CREATED", "ADOPTED", "DELIVERED", "FAILED", "PARKED", "RETRIES", "429S", "MS");
+        cJSON_ArrayForEach(it, runs)
+            printf("%-5lld %-8.8s %-20s %4s %5lld %7lld %7lld %9lld %6lld %6lld %7lld %4lld %7lld\n", num_of(it, "id"),
+                   str_of(it, "command"), str_of(it, "started_at"), is_null(it, "exit_code") ? "-" : str_of(it, "exit_code"),
+                   num_of(it, "seen"), num_of(it, "created"), num_of(it, "adopted"), num_of(it, "delivered"),
+                   num_of(it, "failed"), num_of(it, "parked"), num_of(it, "retries"), num_of(it, "http_429"),
+                   num_of(it, "duration_ms"));
+    } else {
+        cJSON_ArrayForEach(it, runs)
+            printf("run id=%lld command=%s started=%s exit=%s seen=%lld created=%lld adopted=%lld delivered=%lld "
+                   "failed=%lld parked=%lld retries=%lld http_429=%lld duration_ms=%lld\n", num_of(it, "id"),
+                   str_of(it, "command"), str_of(it, "started_at"), is_null(it, "exit_code") ? "-" : str_of(it, "exit_code"),
+                   num_of(it, "seen"), num_of(it, "created"), num_of(it, "adopted"), num_of(it, "delivered"),
+                   num_of(it, "failed"), num_of(it, "parked"), num_of(it, "retries"), num_of(it, "http_429"),
+                   num_of(it, "duration_ms"));
+    }
+
+    char flat[2][1024];
     const cJSON *problems = cJSON_GetObjectItemCaseSensitive(report, "problems");
-    if (cJSON_GetArraySize(problems) > 0) {
-        printf("\nparked and failed (fix the cause, then `wf2jsm retry`):\n");
-        cJSON_ArrayForEach(it, problems)
-            printf("  %s id=%s key=%.16s attempts=%ld: %s\n", str_of(it, "state"), str_of(it, "source_id"),
-                   str_of(it, "key"), num_of(it, "attempts"), str_of(it, "last_error"));
+    if (tty && cJSON_GetArraySize(problems) > 0)
+        printf("\nparked and failed (fix the cause, then `wf2jsm retry`):\n  %-7s %-10s %-16s %8s  %s\n",
+               "STATE", "ID", "KEY", "ATTEMPTS", "REASON");
+    cJSON_ArrayForEach(it, problems) {
+        if (tty)
+            printf("  %-7s %-10s %-16.16s %8lld  %s\n", str_of(it, "state"), str_of(it, "source_id"), str_of(it, "key"),
+                   num_of(it, "attempts"), flat_of(it, "last_error", flat[0], sizeof flat[0]));
+        else
+            printf("problem state=%s id=%s key=%s attempts=%lld class=%s reason=%s\n", str_of(it, "state"),
+                   str_of(it, "source_id"), str_of(it, "key"), num_of(it, "attempts"), str_of(it, "error_class"),
+                   flat_of(it, "last_error", flat[0], sizeof flat[0]));
     }
+
     const cJSON *fixes = cJSON_GetObjectItemCaseSensitive(report, "manual_fixes");
-    if (cJSON_GetArraySize(fixes) > 0) {
-        printf("\nmanual fixes (set these fields on the tickets by hand):\n");
-        cJSON_ArrayForEach(it, fixes)
-            printf("  %s field %s value '%s': %s\n", str_of(it, "jsm_key"), str_of(it, "field_id"),
-                   str_of(it, "value"), str_of(it, "message"));
+    if (tty && cJSON_GetArraySize(fixes) > 0)
+        printf("\nmanual fixes (set these fields on the tickets by hand):\n  %-10s %-20s %-20s  %s\n", "TICKET",
+               "FIELD", "VALUE", "REASON");
+    cJSON_ArrayForEach(it, fixes) {
+        if (tty)
+            printf("  %-10s %-20s %-20.20s  %s\n", str_of(it, "jsm_key"), str_of(it, "field_id"),
+                   flat_of(it, "value", flat[0], sizeof flat[0]), flat_of(it, "message", flat[1], sizeof flat[1]));
+        else
+            printf("manual_fix id=%lld ticket=%s field=%s value=%s reason=%s\n", num_of(it, "id"), str_of(it, "jsm_key"),
+                   str_of(it, "field_id"), flat_of(it, "value", flat[0], sizeof flat[0]),
+                   flat_of(it, "message", flat[1], sizeof flat[1]));
+    }
+
+    const cJSON *changed = cJSON_GetObjectItemCaseSensitive(report, "changed");
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(report, "change_detection");
+    if (tty) {
+        if (!is_null(info, "error"))
+            printf("\nedited after delivery: %s\n", str_of(info, "error"));
+        else if (cJSON_GetArraySize(changed) > 0) {
+            printf("\nedited in the source after delivery (of the newest %s delivered; `wf2jsm replay --since T "
+                   "--update-changed` updates the tickets):\n  %-10s %-10s %-21s %s\n", str_of(info, "checked"),
+                   "ID", "TICKET", "DELIVERED", "KEY");
+            cJSON_ArrayForEach(it, changed)
+                printf("  %-10s %-10s %-21s %.16s\n", str_of(it, "source_id"), str_of(it, "jsm_key"),
+                       str_of(it, "delivered_at"), str_of(it, "key"));
+        }
+    } else {
+        cJSON_ArrayForEach(it, changed)
+            printf("changed id=%s ticket=%s delivered=%s key=%s\n", str_of(it, "source_id"), str_of(it, "jsm_key"),
+                   str_of(it, "delivered_at"), str_of(it, "key"));
+        printf("change_detection checked=%s limit=%s complete=%s%s%s\n", str_of(info, "checked"), str_of(info, "limit"),
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(info, "complete")) ? "yes" : "no",
+               is_null(info, "error") ? "" : " error=", is_null(info, "error") ? "" : str_of(info, "error"));
     }
 }
 
@@ -127,32 +485,57 @@ int cmd_status(int argc, char **argv)
         {"env", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *env_file = NULL;
     int json = 0, nruns = 5, opt;
+    char *end;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case 'j': json = 1; break;
-        case 'r': nruns = atoi(optarg); if (nruns < 1) { fprintf(stderr, "wf2jsm status: --runs takes a number >= 1\n"); return 2; } break;
+        case 'r':
+            nruns = (int)strtol(optarg, &end, 10);
+            if (*end || nruns < 1 || nruns > 10000) {
+                fprintf(stderr, "wf2jsm status: --runs takes a number from 1 to 10000\n");
+                return 2;
+            }
+            break;
         case 'e': env_file = optarg; break;
         case 'h': fputs(status_usage, stdout); return 0;
         default: fputs(status_usage, stderr); return 2;
         }
     }
+    if (optind < argc) {
+        fprintf(stderr, "wf2jsm status: unexpected argument '%s'\n%s", argv[optind], status_usage);
+        return 2;
+    }
     wf_job job;
     int status = 0;
+    cJSON *report = NULL;
+    char *text = NULL, *password = NULL, db_error[1024] = "";
     wf_err rc = job_setup(&job, "status", env_file, JOB_NEEDS_TRACKER);
     if (rc != WF_OK) {
         status = job_fail(&job, rc, NULL);
-        job_teardown(&job);
-        return status;
+        goto out;
     }
-    cJSON *report = build_report(&job, nruns);
+    /* The tracker part is worth showing when the database is down, so the
+     * source is connected here rather than by job_setup(), which would
+     * stop at the failure. */
+    if (wf_source_connect(&job.cfg, &job.source, &password, db_error, sizeof db_error) != WF_OK) job.source = NULL;
+    wf_log_add_secret(job.log, password);
+    wf_log_redact(job.log, db_error);
+    report = build_report(&job, job.source, db_error, nruns);
+    if (!report) {
+        status = job_fail(&job, WF_ERR_NOMEM, "out of memory building the report");
+        goto out;
+    }
     if (json) {
-        char *text = cJSON_Print(report);
-        if (text) puts(text);
-        free(text);
+        text = cJSON_Print(report);
+        if (!text) { status = job_fail(&job, WF_ERR_NOMEM, "out of memory printing the report"); goto out; }
+        puts(text);
     } else {
         print_text(report, isatty(STDOUT_FILENO));
     }
+out:
+    free(text);
+    free(password);
     cJSON_Delete(report);
     job_teardown(&job);
     return status;

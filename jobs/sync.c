@@ -1,6 +1,7 @@
 /* sync.c: `wf2jsm sync`, the cron job. */
 #define _POSIX_C_SOURCE 200809L
 #include "job.h"
+#include "../modules/metrics.h"
 #include "../modules/process_batch.h"
 
 #include <getopt.h>
@@ -40,6 +41,52 @@ static long elapsed_ms(const struct timespec *start)
     return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
 }
 
+/* The progress bar of `sync --catch-up` on a terminal: submissions done out
+ * of the backlog counted at the start, the rate and the time left, redrawn
+ * in place on stderr at most five times a second. */
+typedef struct {
+    struct timespec start;
+    long total;
+    long drawn_ms;   /* -1: not drawn yet */
+} progress_bar;
+
+static void draw_progress(const wf_run_stats *s, void *ctx)
+{
+    progress_bar *p = ctx;
+    long ms = elapsed_ms(&p->start);
+    if (p->drawn_ms >= 0 && ms - p->drawn_ms < 200) return;
+    p->drawn_ms = ms;
+    long done = (long)s->delivered + s->failed + s->parked;
+    long total = p->total > done ? p->total : done;
+    double rate = ms > 0 ? (double)done * 1000.0 / (double)ms : 0.0;
+    char eta[32] = "--:--";
+    if (rate > 0) {
+        long left = (long)((double)(total - done) / rate);
+        snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", left / 3600, left / 60 % 60, left % 60);
+    }
+    char bar[31];
+    int fill = total > 0 ? (int)(30 * done / total) : 30;
+    memset(bar, '#', (size_t)fill);
+    memset(bar + fill, '.', (size_t)(30 - fill));
+    bar[30] = '\0';
+    fprintf(stderr, "\r[%s] %ld/%ld  %.1f/s  ETA %s ", bar, done, total, rate, eta);
+}
+
+/* SYNC_METRICS_FILE after a run. A metrics file that cannot be written
+ * must not cost the delivery its exit status; it is logged, and the
+ * staleness alert on the old file tells the operator. */
+static void write_metrics(wf_job *job, const wf_run_stats *s, int status)
+{
+    if (!job->cfg.metrics_file || !job->tracker) return;
+    wf_backlog backlog = {.total = -1};
+    char err[1024];
+    if (job->source) wf_backlog_count(job->tracker, job->source, &backlog, err, sizeof err);
+    if (wf_metrics_write(job->cfg.metrics_file, job->tracker, s, status, backlog.total, err, sizeof err) != WF_OK) {
+        wf_log_redact(job->log, err);
+        wf_log_kv(job->log, "run_summary", "WARN", "event", "metrics_not_written", "error", err, NULL);
+    }
+}
+
 static void log_summary(wf_log *log, const wf_run_stats *s, int exit_code, const char *mode)
 {
     char f[12][24];
@@ -71,6 +118,7 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
     int status;
     if (rc != WF_OK) {
         status = job_fail(&job, rc, NULL);
+        if (!dry_run && rc != WF_ERR_LOCKED) write_metrics(&job, &(wf_run_stats){0}, status);
         job_teardown(&job);
         return status;
     }
@@ -91,6 +139,14 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
     wf_run_init(&run, &job.cfg, job.log, job.tracker, job.source, &stop_requested, run_id);
     run.dry_run = dry_run;
     run.update_changed = update_changed;
+    progress_bar bar = {.start = start, .total = 0, .drawn_ms = -1};
+    if (catch_up && !dry_run && isatty(STDERR_FILENO)) {
+        wf_backlog backlog;
+        char err[1024];
+        if (wf_backlog_count(job.tracker, job.source, &backlog, err, sizeof err) == WF_OK) bar.total = backlog.total;
+        run.on_progress = draw_progress;
+        run.progress_ctx = &bar;
+    }
     bool more = true;
     while (more && rc == WF_OK && !stop_requested) {
         int64_t window = from_us;
@@ -99,6 +155,11 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         if (!catch_up) break;
     }
     run.stats.duration_ms = elapsed_ms(&start);
+    if (bar.drawn_ms >= 0) {
+        bar.drawn_ms = -1;
+        draw_progress(&run.stats, &bar);
+        fputc('\n', stderr);
+    }
 
     if (rc != WF_OK) status = wf_exit_code(rc);
     else status = (run.stats.failed + run.stats.parked) > 0 ? wf_exit_code(WF_ERR_ROWS_FAILED) : 0;
@@ -109,6 +170,7 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         log_summary(job.log, &run.stats, status, catch_up ? "catch-up" : "tick");
         wf_err fin = wf_tracker_run_finish(job.tracker, run_id, &run.stats, status, rc != WF_OK ? run.fatal_msg : NULL);
         if (fin != WF_OK && status == 0) status = job_fail(&job, fin, wf_tracker_errmsg(job.tracker));
+        write_metrics(&job, &run.stats, status);
     }
     if (catch_up || dry_run || isatty(STDOUT_FILENO))
         printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d\n", command,

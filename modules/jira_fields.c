@@ -527,6 +527,15 @@ void wf_mapped_free(wf_mapped *mapped)
     memset(mapped, 0, sizeof *mapped);
 }
 
+char *wf_mapped_checksum(const cJSON *values)
+{
+    char *text = cJSON_PrintUnformatted(values);
+    char *hex = text ? malloc(WF_KEY_HEX_LEN + 1) : NULL;
+    if (hex && wf_sha256_hex(text, strlen(text), hex) != WF_OK) { free(hex); hex = NULL; }
+    free(text);
+    return hex;
+}
+
 void wf_mapped_drop_field(wf_mapped *mapped, const char *field_id)
 {
     cJSON_DeleteItemFromObjectCaseSensitive(mapped->values, field_id);

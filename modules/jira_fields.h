@@ -97,6 +97,13 @@ wf_err wf_map_submission(const wf_mapping *m, const wf_field_list *fields, const
                          const char *key, const char *key_field, wf_mapped *out);
 void wf_mapped_free(wf_mapped *mapped);
 
+/* The content checksum stored with a delivered submission: the hex SHA-256
+ * of values as compact JSON (cJSON_PrintUnformatted). `status` recomputes it
+ * from the source row to spot rows edited after delivery, so the delivery
+ * and the check must share this one definition. Returns a string the caller
+ * frees, or NULL when out of memory or libcrypto fails. */
+char *wf_mapped_checksum(const cJSON *values);
+
 /* Removes field_id from mapped->values (after JSM refused it). */
 void wf_mapped_drop_field(wf_mapped *mapped, const char *field_id);
 

@@ -181,15 +181,6 @@ static wf_err find_by_key(wf_run *run, wf_jsm *jsm, const char *key, char **jsm_
     return WF_OK;
 }
 
-static char *checksum_of(const cJSON *values)
-{
-    char *text = cJSON_PrintUnformatted(values);
-    char *hex = text ? malloc(WF_KEY_HEX_LEN + 1) : NULL;
-    if (hex && wf_sha256_hex(text, strlen(text), hex) != WF_OK) { free(hex); hex = NULL; }
-    free(text);
-    return hex;
-}
-
 /* JSM refused some fields. If all of them are optional they are dropped
  * (and listed in *dropped for the manual-fix list) and true is returned, so
  * that the request can be created without them. */
@@ -344,7 +335,7 @@ static wf_err deliver(wf_run *run, const wf_submission *sub, const char *key, co
 
     if (row && row->jsm_key) {
         jsm_key = strdup(row->jsm_key);
-        checksum = checksum_of(mapped.values);
+        checksum = wf_mapped_checksum(mapped.values);
         rc = deliver_attachments(run, jsm, sub, key, jsm_key, must_list || strcmp(row->state, "created") != 0,
                                  attempts, checksum);
         goto out;
@@ -371,7 +362,7 @@ static wf_err deliver(wf_run *run, const wf_submission *sub, const char *key, co
             }
             run->stats.adopted++;
             wf_log_kv(run->log, MODULE, "INFO", "event", "adopted", "key", key, "jsm", jsm_key, NULL);
-            checksum = checksum_of(mapped.values);
+            checksum = wf_mapped_checksum(mapped.values);
             rc = deliver_attachments(run, jsm, sub, key, jsm_key, true, attempts, checksum);
             goto out;
         }
@@ -397,7 +388,7 @@ static wf_err deliver(wf_run *run, const wf_submission *sub, const char *key, co
     run->stats.created++;
     wf_log_kv(run->log, MODULE, "INFO", "event", "created", "key", key, "id", sub->id, "jsm", jsm_key, NULL);
     if ((rc = record_manual_fixes(run, key, jsm_key, dropped)) != WF_OK) goto out;
-    checksum = checksum_of(mapped.values);
+    checksum = wf_mapped_checksum(mapped.values);
     rc = deliver_attachments(run, jsm, sub, key, jsm_key, false, attempts, checksum);
     goto out;
 
@@ -467,6 +458,7 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
         }
         bs->worked++;
         deliver(run, sub, key, found ? &row : NULL);
+        if (run->on_progress) run->on_progress(&run->stats, run->progress_ctx);
     }
     if (found) wf_tracker_row_free(&row);
     if (run->fatal != WF_OK) return WF_ROW_STOP;

@@ -34,6 +34,11 @@ typedef struct wf_run {
     bool update_changed;         /* replay: update delivered requests whose content changed */
     wf_run_stats stats;
 
+    /* Called after each submission that needed work, with the figures so
+     * far (sync --catch-up's progress bar); NULL: none. */
+    void (*on_progress)(const wf_run_stats *stats, void *ctx);
+    void *progress_ctx;
+
     /* loaded on the first submission that needs them */
     bool mapping_ready;
     wf_field_list fields;
