@@ -133,7 +133,10 @@ wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t 
     sqlite3_extended_result_codes(t->db, 1);
     if ((err = exec_sql(t, "PRAGMA journal_mode=WAL", "switching to WAL mode")) != WF_OK) goto fail;
     /* FULL: a delivered row must survive a reboot, not only a crash. */
-    if ((err = exec_sql(t, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "setting pragmas")) != WF_OK) goto fail;
+    /* The next process to open the tracker rebuilds the WAL index from the
+     * whole WAL file, so the WAL is kept short: a tick writes a few pages,
+     * and a checkpoint every 32 pages bounds what a tick start must read. */
+    if ((err = exec_sql(t, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=32", "setting pragmas")) != WF_OK) goto fail;
     if ((err = migrate(t)) != WF_OK) goto fail;
     *out = t;
     return WF_OK;

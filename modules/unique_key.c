@@ -58,32 +58,80 @@ fail:
     return rc;
 }
 
-wf_err wf_sha256_hex(const void *data, size_t len, char hex[WF_KEY_HEX_LEN + 1])
+struct wf_key_hasher {
+    EVP_MD *sha256;
+    EVP_MD_CTX *ctx;
+};
+
+wf_err wf_key_hasher_new(wf_key_hasher **out)
+{
+    wf_key_hasher *h = calloc(1, sizeof *h);
+    *out = NULL;
+    if (!h) return WF_ERR_NOMEM;
+    h->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->sha256 || !h->ctx) {
+        wf_err rc = h->ctx ? WF_ERR_FILE : WF_ERR_NOMEM;
+        wf_key_hasher_free(h);
+        return rc;
+    }
+    *out = h;
+    return WF_OK;
+}
+
+void wf_key_hasher_free(wf_key_hasher *h)
+{
+    if (!h) return;
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->sha256);
+    free(h);
+}
+
+static wf_err hash_hex(wf_key_hasher *h, const void *data, size_t len, char hex[WF_KEY_HEX_LEN + 1])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
-    wf_err rc = WF_ERR_FILE;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx) return WF_ERR_NOMEM;
-    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, data, len) != 1 ||
-        EVP_DigestFinal_ex(ctx, digest, &dlen) != 1 || dlen != 32)
-        goto done;
-    for (unsigned int i = 0; i < dlen; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    rc = WF_OK;
-done:
-    EVP_MD_CTX_free(ctx);
+    if (EVP_DigestInit_ex(h->ctx, h->sha256, NULL) != 1 || EVP_DigestUpdate(h->ctx, data, len) != 1 ||
+        EVP_DigestFinal_ex(h->ctx, digest, &dlen) != 1 || dlen != 32)
+        return WF_ERR_FILE;
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < dlen; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 0xf];
+    }
+    hex[2 * dlen] = '\0';
+    return WF_OK;
+}
+
+wf_err wf_sha256_hex(const void *data, size_t len, char hex[WF_KEY_HEX_LEN + 1])
+{
+    wf_key_hasher *h;
+    wf_err rc = wf_key_hasher_new(&h);
+    if (rc != WF_OK) return rc;
+    rc = hash_hex(h, data, len, hex);
+    wf_key_hasher_free(h);
+    return rc;
+}
+
+wf_err wf_key_compute_with(wf_key_hasher *h, const wf_submission *sub, const char *const *columns,
+                           size_t ncolumns, char hex[WF_KEY_HEX_LEN + 1], char *errbuf, size_t errlen)
+{
+    unsigned char *enc = NULL;
+    size_t enclen = 0;
+    wf_err rc = wf_key_encode(sub, columns, ncolumns, &enc, &enclen, errbuf, errlen);
+    if (rc != WF_OK) return rc;
+    rc = hash_hex(h, enc, enclen, hex);
+    free(enc);
     return rc;
 }
 
 wf_err wf_key_compute(const wf_submission *sub, const char *const *columns, size_t ncolumns,
                       char hex[WF_KEY_HEX_LEN + 1], char *errbuf, size_t errlen)
 {
-    unsigned char *enc = NULL;
-    size_t enclen = 0;
-    wf_err rc = wf_key_encode(sub, columns, ncolumns, &enc, &enclen, errbuf, errlen);
+    wf_key_hasher *h;
+    wf_err rc = wf_key_hasher_new(&h);
     if (rc != WF_OK) return rc;
-    rc = wf_sha256_hex(enc, enclen, hex);
-    free(enc);
+    rc = wf_key_compute_with(h, sub, columns, ncolumns, hex, errbuf, errlen);
+    wf_key_hasher_free(h);
     return rc;
 }

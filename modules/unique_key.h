@@ -28,6 +28,20 @@ wf_err wf_key_encode(const wf_submission *sub, const char *const *columns, size_
 wf_err wf_key_compute(const wf_submission *sub, const char *const *columns, size_t ncolumns,
                       char hex[WF_KEY_HEX_LEN + 1], char *errbuf, size_t errlen);
 
+/* A reusable hasher. OpenSSL 3 looks the SHA-256 implementation up again
+ * on every EVP_DigestInit_ex(EVP_sha256()) call, which costs more than
+ * hashing a key; a run that keys many rows fetches it once here. */
+typedef struct wf_key_hasher wf_key_hasher;
+
+/* Returns WF_ERR_NOMEM, or WF_ERR_FILE when libcrypto has no SHA-256.
+ * Free with wf_key_hasher_free() (NULL allowed). */
+wf_err wf_key_hasher_new(wf_key_hasher **out);
+void wf_key_hasher_free(wf_key_hasher *h);
+
+/* wf_key_compute() through h: same result, same errors. */
+wf_err wf_key_compute_with(wf_key_hasher *h, const wf_submission *sub, const char *const *columns,
+                           size_t ncolumns, char hex[WF_KEY_HEX_LEN + 1], char *errbuf, size_t errlen);
+
 /* Hex SHA-256 of an arbitrary buffer (used for content checksums). Returns
  * WF_ERR_FILE if libcrypto fails. */
 wf_err wf_sha256_hex(const void *data, size_t len, char hex[WF_KEY_HEX_LEN + 1]);
