@@ -11,7 +11,19 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
 PKGS = libpq libcurl libcjson sqlite3 libcrypto
-DEPS_OK := $(shell pkg-config --exists $(PKGS) cmocka 2>/dev/null && command -v pg_config >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && echo yes)
+DEPS_CHECK = pkg-config --exists $(PKGS) cmocka 2>/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && echo yes
+DEPS_OK := $(shell $(DEPS_CHECK))
+
+# On a fresh machine the first make installs its own dependencies (and says
+# so) before anything is compiled, so `make demo` and `make test` are all the
+# set-up there is.
+ifneq ($(DEPS_OK),yes)
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+$(info make: build dependencies are missing; running setup/install-deps.sh)
+DEPS_INSTALL := $(shell sh setup/install-deps.sh 1>&2; echo $$?)
+DEPS_OK := $(shell $(DEPS_CHECK))
+endif
+endif
 
 CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-truncation
@@ -32,13 +44,10 @@ HEADERS = $(wildcard modules/*.h jobs/*.h)
 
 all: deps bin/wf2jsm
 
-# On a fresh machine the first build installs its own dependencies.
 deps:
 ifneq ($(DEPS_OK),yes)
-	@echo "make: build dependencies are missing; running setup/install-deps.sh"
-	@sh setup/install-deps.sh
-	@$(MAKE) --no-print-directory $(MAKECMDGOALS)
-	@exit 0
+	@echo "make: dependencies are still missing after setup/install-deps.sh; see its output above" >&2
+	@exit 1
 endif
 
 build/migrations.c: $(MIGRATIONS) setup/embed-sql.sh
