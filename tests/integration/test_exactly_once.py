@@ -140,3 +140,34 @@ def test_read_only_tracker_is_exit_5_naming_the_file(world):
     p = subprocess.run(wrapper + [env.bin, "sync"], cwd=env.dir, env=full_env, capture_output=True, text=True)
     assert p.returncode == 5, (p.returncode, p.stderr)
     assert "tracker/tracker.db" in p.stderr and "writable" in p.stderr, p.stderr
+
+
+def test_key_field_carries_the_key_when_there_are_no_labels(world):
+    import base64
+    import json
+    import urllib.request
+    from harness import SECRET_TOKEN
+    env = Env(world, "keyfield", SYNC_KEY_FIELD="customfield_10050")
+    req = urllib.request.Request(world.jsm_url + "/rest/servicedeskapi/servicedesk/1/requesttype/10/field",
+                                 headers={"Authorization": "Basic " + base64.b64encode(
+                                     ("demo@example.com:" + SECRET_TOKEN).encode()).decode()})
+    fields = [f for f in json.load(urllib.request.urlopen(req))["requestTypeFields"] if f["fieldId"] != "labels"]
+    fields.append({"fieldId": "customfield_10050", "name": "Sync key", "required": False, "visible": True,
+                   "validValues": [], "defaultValues": [], "presetValues": [], "description": "",
+                   "jiraSchema": {"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+                                  "customId": 10050}})
+    env.jsm_config(fields=fields)
+    env.insert(6, "Row")
+    # Every create's reply is lost once: recovery must find the requests by
+    # the key field (cf[10050] ~ key) instead of a label.
+    env.faults([{"kind": "create", "action": "lost", "times": 6}])
+    p = env.run("sync", "--catch-up")
+    assert p.returncode == 1, p.stderr
+    env.clear_faults()
+    finish_cleanly(env)
+    reqs = assert_exactly_once(env)
+    keys = dict(env.tracker("SELECT source_id, key FROM submissions"))
+    for sid, r in reqs.items():
+        assert r["fields"]["customfield_10050"] == keys[sid]
+        assert "labels" not in r["fields"] or not r["fields"]["labels"]
+    assert env.tracker("SELECT count(*) FROM submissions WHERE adopted = 1")[0][0] == 6
