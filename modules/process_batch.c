@@ -34,6 +34,8 @@ void wf_run_cleanup(wf_run *run)
 {
     wf_jsm_close(run->jsm);
     run->jsm = NULL;
+    wf_key_hasher_free(run->hasher);
+    run->hasher = NULL;
     wf_fields_free(&run->fields);
     wf_mapping_free(&run->mapping);
     run->mapping_ready = false;
@@ -597,7 +599,9 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
         if (rc != WF_OK && run->mapping_ready) { set_fatal(run, rc, err); return WF_ROW_STOP; }
     }
     run->stats.seen++;
-    wf_err rc = wf_key_compute(sub, (const char *const *)run->cfg->key_columns, run->cfg->n_key_columns, key,
+    wf_err rc = run->hasher ? WF_OK : wf_key_hasher_new(&run->hasher);
+    if (rc != WF_OK) { set_fatal(run, rc, "libcrypto has no SHA-256"); return WF_ROW_STOP; }
+    rc = wf_key_compute_with(run->hasher, sub, (const char *const *)run->cfg->key_columns, run->cfg->n_key_columns, key,
                                err, sizeof err);
     if (rc != WF_OK) { set_fatal(run, rc, err); return WF_ROW_STOP; }
 
@@ -661,9 +665,18 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
      * so the limit makes room for all of them plus a full batch. */
     rc = wf_tracker_count_between(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us, &known);
     if (rc != WF_OK) return set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
+    int seen_before = run->stats.seen;
     rc = wf_source_stream_window(run->source, from_us, to_us, known + run->cfg->batch_size, on_row, &bs,
                                  err, sizeof err);
     if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
+    char from[48], rows[16], worked[16], retried[16];
+    if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
+    else wf_format_time_us(from_us, from, sizeof from);
+    snprintf(rows, sizeof rows, "%d", run->stats.seen - seen_before);
+    snprintf(worked, sizeof worked, "%d", bs.worked);
+    snprintf(retried, sizeof retried, "%zu", ntimes);
+    wf_log_kv(run->log, "fetch_submissions", run->fatal == WF_OK ? "INFO" : "ERROR", "event", "window",
+              "from", from, "rows", rows, "retry_times", retried, "worked", worked, NULL);
     if (run->fatal != WF_OK) return run->fatal;
     *more = bs.worked >= run->cfg->batch_size;
     return WF_OK;

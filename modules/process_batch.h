@@ -20,6 +20,7 @@
 #include "log.h"
 #include "run_stats.h"
 #include "tracker.h"
+#include "unique_key.h"
 
 /* The run context: everything a run works with, passed explicitly. */
 typedef struct wf_run {
@@ -33,6 +34,7 @@ typedef struct wf_run {
     bool dry_run;                /* print what would be created; write nothing */
     bool update_changed;         /* replay: update delivered requests whose content changed */
     wf_run_stats stats;
+    wf_key_hasher *hasher;       /* made on the first row: SHA-256 fetched once per run */
 
     /* Called after each submission that needed work, with the figures so
      * far (sync --catch-up's progress bar); NULL: none. */
