@@ -212,35 +212,37 @@ void wf_tracker_row_free(wf_tracker_row *row)
     memset(row, 0, sizeof *row);
 }
 
+void wf_tracker_row_read(sqlite3_stmt *st, wf_tracker_row *row)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->key, sizeof row->key, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(row->state, sizeof row->state, "%s", (const char *)sqlite3_column_text(st, 1));
+    row->source_id = col_dup(st, 2);
+    row->source_time = col_dup(st, 3);
+    row->source_time_us = sqlite3_column_int64(st, 4);
+    row->may_exist = sqlite3_column_int(st, 5) != 0;
+    row->jsm_key = col_dup(st, 6);
+    row->jsm_issue_id = col_dup(st, 7);
+    row->attempts = sqlite3_column_int(st, 8);
+    row->last_run = (long)sqlite3_column_int64(st, 9);
+    row->created_run = (long)sqlite3_column_int64(st, 10);
+    row->updated_at_us = sqlite3_column_int64(st, 11);
+    row->error_class = col_dup(st, 12);
+    row->last_error = col_dup(st, 13);
+    row->content_checksum = col_dup(st, 14);
+    row->delivered_at = col_dup(st, 15);
+}
+
 wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool *found)
 {
-    static const char sql[] =
-        "SELECT key, state, source_id, source_time, source_time_us, may_exist, jsm_key, jsm_issue_id, "
-        "attempts, last_run, created_run, updated_at_us, error_class, last_error, content_checksum, delivered_at "
-        "FROM submissions WHERE key = ?";
+    static const char sql[] = "SELECT " WF_TRACKER_ROW_COLUMNS " FROM submissions WHERE key = ?";
     *found = false;
     int rc = t->get_stmt ? SQLITE_OK : sqlite3_prepare_v2(t->db, sql, -1, &t->get_stmt, NULL);
     sqlite3_stmt *st = t->get_stmt;
     if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        memset(row, 0, sizeof *row);
-        snprintf(row->key, sizeof row->key, "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(row->state, sizeof row->state, "%s", (const char *)sqlite3_column_text(st, 1));
-        row->source_id = col_dup(st, 2);
-        row->source_time = col_dup(st, 3);
-        row->source_time_us = sqlite3_column_int64(st, 4);
-        row->may_exist = sqlite3_column_int(st, 5) != 0;
-        row->jsm_key = col_dup(st, 6);
-        row->jsm_issue_id = col_dup(st, 7);
-        row->attempts = sqlite3_column_int(st, 8);
-        row->last_run = (long)sqlite3_column_int64(st, 9);
-        row->created_run = (long)sqlite3_column_int64(st, 10);
-        row->updated_at_us = sqlite3_column_int64(st, 11);
-        row->error_class = col_dup(st, 12);
-        row->last_error = col_dup(st, 13);
-        row->content_checksum = col_dup(st, 14);
-        row->delivered_at = col_dup(st, 15);
+        wf_tracker_row_read(st, row);
         *found = true;
         rc = SQLITE_DONE;
     }

@@ -16,6 +16,8 @@
 #include "run_stats.h"
 
 typedef struct wf_tracker wf_tracker;
+struct sqlite3;
+struct sqlite3_stmt;
 
 typedef struct wf_tracker_row {
     char key[65];
@@ -51,6 +53,17 @@ const char *wf_tracker_errmsg(const wf_tracker *t);
 
 /* The file this tracker was opened from. Owned by t. */
 const char *wf_tracker_path(const wf_tracker *t);
+
+/* The columns, in order, that wf_tracker_row_read() expects from a query
+ * on the submissions table. */
+#define WF_TRACKER_ROW_COLUMNS \
+    "key, state, source_id, source_time, source_time_us, may_exist, jsm_key, jsm_issue_id, attempts, " \
+    "last_run, created_run, updated_at_us, error_class, last_error, content_checksum, delivered_at"
+
+/* Fills row from the current result of st, a query selecting
+ * WF_TRACKER_ROW_COLUMNS. The strings are copies: free with
+ * wf_tracker_row_free(). Never fails (a failed copy leaves NULL). */
+void wf_tracker_row_read(struct sqlite3_stmt *st, wf_tracker_row *row);
 
 /* Looks up key. *found is false when the key is unknown (row untouched).
  * On success with *found, free the row with wf_tracker_row_free(). */

@@ -18,9 +18,7 @@
 
 #define NOW_TEXT "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
 
-static const char row_columns[] =
-    "key, state, source_id, source_time, source_time_us, may_exist, jsm_key, jsm_issue_id, attempts, "
-    "last_run, created_run, updated_at_us, error_class, last_error, content_checksum, delivered_at";
+static const char row_columns[] = WF_TRACKER_ROW_COLUMNS;
 
 static wf_err sql_fail(wf_tracker *t, const char *doing, char *errbuf, size_t errlen)
 {
@@ -62,33 +60,6 @@ static wf_err write_stmt(wf_tracker *t, const char *doing, int *changes, char *e
     if (err == WF_OK && changes) *changes = sqlite3_changes(db);
     sqlite3_finalize(st);
     return err;
-}
-
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
-    return s ? strdup((const char *)s) : NULL;
-}
-
-static void read_row(sqlite3_stmt *st, wf_tracker_row *row)
-{
-    memset(row, 0, sizeof *row);
-    snprintf(row->key, sizeof row->key, "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(row->state, sizeof row->state, "%s", (const char *)sqlite3_column_text(st, 1));
-    row->source_id = col_dup(st, 2);
-    row->source_time = col_dup(st, 3);
-    row->source_time_us = sqlite3_column_int64(st, 4);
-    row->may_exist = sqlite3_column_int(st, 5) != 0;
-    row->jsm_key = col_dup(st, 6);
-    row->jsm_issue_id = col_dup(st, 7);
-    row->attempts = sqlite3_column_int(st, 8);
-    row->last_run = (long)sqlite3_column_int64(st, 9);
-    row->created_run = (long)sqlite3_column_int64(st, 10);
-    row->updated_at_us = sqlite3_column_int64(st, 11);
-    row->error_class = col_dup(st, 12);
-    row->last_error = col_dup(st, 13);
-    row->content_checksum = col_dup(st, 14);
-    row->delivered_at = col_dup(st, 15);
 }
 
 void wf_tracker_admin_free_rows(wf_tracker_row *rows, size_t n)
@@ -163,7 +134,7 @@ wf_err wf_tracker_admin_select(wf_tracker *t, const wf_admin_query *q, wf_tracke
             if (!grown) { err = WF_ERR_NOMEM; goto out; }
             *rows = grown;
         }
-        read_row(st, &(*rows)[(*n)++]);
+        wf_tracker_row_read(st, &(*rows)[(*n)++]);
     }
     if (rc != SQLITE_DONE) err = sql_fail(t, "selecting submissions", errbuf, errlen);
 out:
