@@ -9,7 +9,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -509,22 +508,9 @@ static void check_jira(checker *c, wf_job *job, wf_jsm *jsm, char **raw_fields)
 
 int cmd_check(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"env", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *env_file = NULL;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'e': env_file = optarg; break;
-        case 'h': fputs(check_usage, stdout); return 0;
-        default: fputs(check_usage, stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "wf2jsm check: unexpected argument '%s'\n%s", argv[optind], check_usage);
-        return 2;
-    }
+    const char *env_file;
+    int parsed = job_parse_env_only("check", argc, argv, check_usage, &env_file);
+    if (parsed >= 0) return parsed;
 
     wf_job job;
     memset(&job, 0, sizeof job);

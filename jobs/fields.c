@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,18 +48,9 @@ static wf_err write_atomically(const char *path, const char *text, char *errbuf,
 
 int cmd_fields(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"env", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *env_file = NULL;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'e': env_file = optarg; break;
-        case 'h': fputs(fields_usage, stdout); return 0;
-        default: fputs(fields_usage, stderr); return 2;
-        }
-    }
+    const char *env_file;
+    int parsed = job_parse_env_only("fields", argc, argv, fields_usage, &env_file);
+    if (parsed >= 0) return parsed;
     wf_job job;
     wf_run_stats stats = {0};
     wf_jsm *jsm = NULL;

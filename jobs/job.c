@@ -3,6 +3,7 @@
 #include "job.h"
 
 #include <ctype.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,27 @@ int job_fail(wf_job *job, wf_err rc, const char *msg)
         if (job->log) wf_log_kv(job->log, job->name, "ERROR", "event", "failed", "class", wf_strerror(rc), "error", text, NULL);
     }
     return wf_exit_code(rc);
+}
+
+int job_parse_env_only(const char *command, int argc, char **argv, const char *usage, const char **env_file)
+{
+    static const struct option options[] = {
+        {"env", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int opt;
+    *env_file = NULL;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'e': *env_file = optarg; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "wf2jsm %s: unexpected argument '%s'\n%s", command, argv[optind], usage);
+        return 2;
+    }
+    return -1;
 }
 
 int job_parse_time(const char *text, int64_t *out_us)

@@ -47,6 +47,11 @@ void job_teardown(wf_job *job);
  * status for rc. Secrets are redacted from msg. */
 int job_fail(wf_job *job, wf_err rc, const char *msg);
 
+/* Option parsing for the commands whose only options are --env FILE and
+ * --help: returns -1 to go on (with *env_file set), or the exit status to
+ * return at once (0 after --help, 2 on a usage error, with usage printed). */
+int job_parse_env_only(const char *command, int argc, char **argv, const char *usage, const char **env_file);
+
 /* Parses an ISO 8601 time ("2026-11-22T10:00:00Z", with an offset, or a
  * bare date meaning its midnight UTC) into microseconds since the epoch.
  * Returns 0, or -1 when text is not such a time. */
