@@ -75,12 +75,19 @@ static void draw_progress(const wf_run_stats *s, void *ctx)
 /* SYNC_METRICS_FILE after a run. A metrics file that cannot be written
  * must not cost the delivery its exit status; it is logged, and the
  * staleness alert on the old file tells the operator. */
-static void write_metrics(wf_job *job, const wf_run_stats *s, int status)
+static void write_metrics(wf_job *job, const wf_run_stats *s, int status, bool window_read_whole)
 {
     if (!job->cfg.metrics_file || !job->tracker) return;
     wf_backlog backlog = {.total = -1};
     char err[1024];
-    if (job->source) wf_backlog_count(job->tracker, job->source, &backlog, err, sizeof err);
+    /* When the last batch read its window to the end, no source row is
+     * unseen: the backlog is the tracker's open rows, and a no-op tick keeps
+     * to its one SQL statement. Otherwise the source is counted. */
+    if (window_read_whole) {
+        if (wf_backlog_count(job->tracker, NULL, &backlog, err, sizeof err) == WF_OK) backlog.total = backlog.open_rows;
+    } else if (job->source) {
+        wf_backlog_count(job->tracker, job->source, &backlog, err, sizeof err);
+    }
     if (wf_metrics_write(job->cfg.metrics_file, job->tracker, s, status, backlog.total, err, sizeof err) != WF_OK) {
         wf_log_redact(job->log, err);
         wf_log_kv(job->log, "run_summary", "WARN", "event", "metrics_not_written", "error", err, NULL);
@@ -118,7 +125,7 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
     int status;
     if (rc != WF_OK) {
         status = job_fail(&job, rc, NULL);
-        if (!dry_run && rc != WF_ERR_LOCKED) write_metrics(&job, &(wf_run_stats){0}, status);
+        if (!dry_run && rc != WF_ERR_LOCKED) write_metrics(&job, &(wf_run_stats){0}, status, false);
         job_teardown(&job);
         return status;
     }
@@ -170,7 +177,7 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         log_summary(job.log, &run.stats, status, catch_up ? "catch-up" : "tick");
         wf_err fin = wf_tracker_run_finish(job.tracker, run_id, &run.stats, status, rc != WF_OK ? run.fatal_msg : NULL);
         if (fin != WF_OK && status == 0) status = job_fail(&job, fin, wf_tracker_errmsg(job.tracker));
-        write_metrics(&job, &run.stats, status);
+        write_metrics(&job, &run.stats, status, use_cursor && rc == WF_OK && !more && !stop_requested);
     }
     if (catch_up || dry_run || isatty(STDOUT_FILENO))
         printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d\n", command,

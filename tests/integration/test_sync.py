@@ -257,3 +257,28 @@ for _test in (test_invalid_option_does_not_stop_the_others, test_invalid_require
               test_wrong_token_stops_the_run_with_exit_4_and_marks_nothing, test_dry_run_writes_nothing_anywhere,
               test_config_errors_name_the_variable):
     _test.valgrind = True
+
+
+def test_noop_tick_runs_one_sql_statement_even_with_metrics(world):
+    env = Env(world, "onesql", SYNC_METRICS_FILE="metrics.prom")
+    env.insert(35, "Row")
+    env.run("sync", "--catch-up", check=0)
+    datadir = open(os.path.join(world.pg_dir, "datadir")).read().strip()
+    env.admin_psql("ALTER SYSTEM SET log_statement = 'all'")
+    env.admin_psql("ALTER SYSTEM SET log_line_prefix = '%a|'")
+    env.admin_psql("SELECT pg_reload_conf()")
+    try:
+        time.sleep(0.3)
+        with open(os.path.join(datadir, "server.log"), errors="replace") as f:
+            f.seek(0, 2)
+            env.run("sync", check=0)
+            time.sleep(0.3)
+            lines = [l for l in f.read().splitlines() if l.startswith("wf2jsm|")
+                     and (" statement: " in l or " execute " in l)]
+    finally:
+        env.admin_psql("ALTER SYSTEM RESET log_statement")
+        env.admin_psql("ALTER SYSTEM RESET log_line_prefix")
+        env.admin_psql("SELECT pg_reload_conf()")
+    assert len(lines) == 1, lines
+    metrics = open(env.path("metrics.prom")).read()
+    assert "\nwf2jsm_backlog 0\n" in metrics, metrics
