@@ -183,6 +183,9 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d\n", command,
                run.stats.seen, run.stats.created, run.stats.adopted, run.stats.delivered, run.stats.failed,
                run.stats.parked);
+    if (wf_log_errors(job.log) > 0)
+        fprintf(stderr, "wf2jsm %s: warning: %d log line(s) could not be written to %s (check its free space "
+                "and permissions)\n", command, wf_log_errors(job.log), job.cfg.log_dir);
     wf_run_cleanup(&run);
     job_teardown(&job);
     return status;

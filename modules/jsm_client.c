@@ -45,7 +45,6 @@ typedef struct {
 } http_call;
 
 const char *wf_jsm_last_error(const wf_jsm *jsm) { return jsm->error; }
-long wf_jsm_last_status(const wf_jsm *jsm) { return jsm->status; }
 const cJSON *wf_jsm_last_field_errors(const wf_jsm *jsm) { return jsm->field_errors; }
 bool wf_jsm_last_maybe_sent(const wf_jsm *jsm) { return jsm->maybe_sent; }
 

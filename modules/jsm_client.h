@@ -38,11 +38,10 @@ wf_err wf_jsm_open(const wf_config *cfg, wf_log *log, wf_run_stats *stats,
 void wf_jsm_close(wf_jsm *jsm);
 
 /* About the last failed call: an operator's sentence (operation, HTTP status,
- * Jira's own message), the HTTP status (0 without a reply), Jira's per-field
- * "errors" object of a 400 (or NULL), and whether a write may have reached
- * Jira. Owned by jsm, valid until the next call. */
+ * Jira's own message), Jira's per-field "errors" object of a 400 (or NULL),
+ * and whether a write may have reached Jira. Owned by jsm, valid until the
+ * next call. */
 const char *wf_jsm_last_error(const wf_jsm *jsm);
-long wf_jsm_last_status(const wf_jsm *jsm);
 const cJSON *wf_jsm_last_field_errors(const wf_jsm *jsm);
 bool wf_jsm_last_maybe_sent(const wf_jsm *jsm);
 

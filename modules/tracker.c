@@ -317,12 +317,6 @@ wf_err wf_tracker_add_manual_fix(wf_tracker *t, const char *key, const char *jsm
         "ttttt", key, jsm_key, field_id, value, message);
 }
 
-wf_err wf_tracker_set_manual_fix_ticket(wf_tracker *t, const char *key, const char *jsm_key)
-{
-    return write_stmt(t, "linking manual fixes to their ticket",
-        "UPDATE manual_fixes SET jsm_key = ?2 WHERE key = ?1 AND jsm_key IS NULL", "tt", key, jsm_key);
-}
-
 static wf_err query_int64(wf_tracker *t, const char *doing, int64_t *out, bool *is_null,
                           const char *sql, const char *types, ...)
 {

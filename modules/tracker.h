@@ -101,10 +101,6 @@ wf_err wf_tracker_record_failure(wf_tracker *t, const char *key, const char *err
 wf_err wf_tracker_add_manual_fix(wf_tracker *t, const char *key, const char *jsm_key,
                                  const char *field_id, const char *value, const char *message);
 
-/* The manual fixes of key are now attached to jsm_key (created later than
- * the fix was recorded). */
-wf_err wf_tracker_set_manual_fix_ticket(wf_tracker *t, const char *key, const char *jsm_key);
-
 /* The cursor: the newest source time the tracker knows. *has_cursor is
  * false on an empty tracker. */
 wf_err wf_tracker_cursor(wf_tracker *t, int64_t *cursor_us, bool *has_cursor);
