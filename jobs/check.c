@@ -50,21 +50,6 @@ typedef struct {
     int failures, warnings;
 } checker;
 
-/* Collapses every run of whitespace (libpq's messages hold newlines and
- * tabs) into one space, so that an item stays one line. */
-static void one_line(char *s)
-{
-    char *w = s;
-    bool space = false;
-    for (const char *r = s; *r; r++) {
-        if (*r == ' ' || *r == '\n' || *r == '\t' || *r == '\r') { space = true; continue; }
-        if (space && w != s) *w++ = ' ';
-        space = false;
-        *w++ = *r;
-    }
-    *w = '\0';
-}
-
 /* Prints one item. mark is ✓ ✗ ⚠ or -; a failure records its exit status
  * (the first one wins) and fix, when not NULL, follows the problem. */
 static void item(checker *c, const char *mark, int exit_code, const char *fix, const char *fmt, ...)
@@ -77,7 +62,7 @@ static void item(checker *c, const char *mark, int exit_code, const char *fix, c
     size_t len = strlen(text);
     if (fix) snprintf(text + len, sizeof text - len, "; fix: %s", fix);
     wf_log_redact(c->log, text);
-    one_line(text);
+    job_one_line(text);
     printf("%s %s\n", mark, text);
     if (exit_code) {
         c->failures++;

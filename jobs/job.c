@@ -106,6 +106,19 @@ int job_parse_env_only(const char *command, int argc, char **argv, const char *u
     return -1;
 }
 
+void job_one_line(char *s)
+{
+    char *w = s;
+    bool space = false;
+    for (const char *r = s; *r; r++) {
+        if (isspace((unsigned char)*r)) { space = true; continue; }
+        if (space && w != s) *w++ = ' ';
+        space = false;
+        *w++ = *r;
+    }
+    *w = '\0';
+}
+
 int job_parse_time(const char *text, int64_t *out_us)
 {
     int y, mo, d, h = 0, mi = 0, s = 0, n = 0;

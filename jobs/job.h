@@ -52,6 +52,10 @@ int job_fail(wf_job *job, wf_err rc, const char *msg);
  * return at once (0 after --help, 2 on a usage error, with usage printed). */
 int job_parse_env_only(const char *command, int argc, char **argv, const char *usage, const char **env_file);
 
+/* Collapses every run of whitespace in s into one space, in place, so that
+ * a multi-line message (libpq's hold newlines and tabs) prints as one line. */
+void job_one_line(char *s);
+
 /* Parses an ISO 8601 time ("2026-11-22T10:00:00Z", with an offset, or a
  * bare date meaning its midnight UTC) into microseconds since the epoch.
  * Returns 0, or -1 when text is not such a time. */

@@ -37,21 +37,6 @@ static const char *const states[] = {"pending", "creating", "created", "attachin
 #define CHANGED_SCAN_LIMIT 1000
 #define LIST_LIMIT 100
 
-/* Collapses every run of whitespace into one space: libpq's messages hold
- * newlines and tabs, and each record of the text output is one line. */
-static void one_line(char *s)
-{
-    char *w = s;
-    bool space = false;
-    for (const char *r = s; *r; r++) {
-        if (*r == ' ' || *r == '\n' || *r == '\t' || *r == '\r') { space = true; continue; }
-        if (space && w != s) *w++ = ' ';
-        space = false;
-        *w++ = *r;
-    }
-    *w = '\0';
-}
-
 /* Integers go into the JSON as raw digits: cJSON would print a microsecond
  * timestamp as a double in exponent form. */
 static void add_int(cJSON *obj, const char *name, long long v)
@@ -261,7 +246,7 @@ done:
     add_int(info, "not_found_in_source", cs.errmsg[0] ? 0 : not_found);
     if (cs.errmsg[0]) {
         wf_log_redact(job->log, cs.errmsg);
-        one_line(cs.errmsg);
+        job_one_line(cs.errmsg);
         cJSON_AddStringToObject(info, "error", cs.errmsg);
     } else {
         cJSON_AddNullToObject(info, "error");
@@ -303,7 +288,7 @@ static void add_backlog(cJSON *report, wf_job *job, wf_source *src, const char *
     wf_err rc = wf_backlog_count(job->tracker, src, &backlog, err, sizeof err);
     if (rc == WF_OK && !src) snprintf(err, sizeof err, "%s", db_error);
     wf_log_redact(job->log, err);
-    one_line(err);
+    job_one_line(err);
     if (backlog.total >= 0) add_int(b, "count", backlog.total);
     else cJSON_AddNullToObject(b, "count");
     if (backlog.new_rows >= 0) add_int(b, "new_rows", backlog.new_rows);
@@ -367,7 +352,7 @@ static long long num_of(const cJSON *obj, const char *name)
 static const char *flat_of(const cJSON *obj, const char *name, char *buf, size_t len)
 {
     snprintf(buf, len, "%s", str_of(obj, name));
-    one_line(buf);
+    job_one_line(buf);
     return buf;
 }
 
