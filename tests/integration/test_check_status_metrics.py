@@ -389,3 +389,9 @@ def test_catch_up_shows_progress_on_a_terminal_only(world):
     rc, out = run_on_tty(env, "sync", "--catch-up")
     assert rc == 0, out
     assert "\r[" in out and "12/12" in out and "/s" in out and "ETA" in out, repr(out)
+
+
+# Rerun under valgrind by `make valgrind` (part of `make test`).
+for _test in (test_check_all_good_exits_0, test_status_json_has_the_documented_schema,
+              test_status_lists_rows_edited_after_delivery, test_metrics_file_after_sync_is_valid_prometheus_text):
+    _test.valgrind = True

@@ -451,3 +451,11 @@ def test_replay_delivers_a_late_row_once_and_updates_changed_requests(world):
     assert fixes == [("customfield_10030", '"x@example.com"')], fixes
     env.run("replay", "--since", iso_ago(4), "--update-changed", check=0)
     assert env.tracker("SELECT count(*) FROM manual_fixes")[0][0] == 1
+
+
+# Rerun under valgrind by `make valgrind` (part of `make test`).
+for _test in (test_rollback_of_a_run_then_sync_recreates_exactly_those_requests,
+              test_reconcile_lost_create_ghost_missing_files_and_duplicates,
+              test_replay_delivers_a_late_row_once_and_updates_changed_requests,
+              test_retry_parked_delivers_the_row_once_its_data_is_fixed):
+    _test.valgrind = True
