@@ -155,21 +155,18 @@ void wf_tracker_close(wf_tracker *t)
     free(t);
 }
 
-/* Prepares sql and binds the text/int64 arguments described by types:
- * 't' text (NULL allowed), 'i' int64, 'b' int. */
-static int prepare_bind(wf_tracker *t, sqlite3_stmt **st, const char *sql, const char *types, va_list ap)
+int wf_tracker_bind(sqlite3_stmt *st, const char *types, va_list ap)
 {
-    int rc = sqlite3_prepare_v2(t->db, sql, -1, st, NULL);
-    if (rc != SQLITE_OK) return rc;
     for (int i = 0; types[i]; i++) {
+        int rc;
         switch (types[i]) {
         case 't': {
             const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(*st, i + 1, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(*st, i + 1);
+            rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i + 1);
             break;
         }
-        case 'i': rc = sqlite3_bind_int64(*st, i + 1, va_arg(ap, int64_t)); break;
-        case 'b': rc = sqlite3_bind_int(*st, i + 1, va_arg(ap, int)); break;
+        case 'i': rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
+        case 'b': rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int)); break;
         default: rc = SQLITE_MISUSE;
         }
         if (rc != SQLITE_OK) return rc;
@@ -177,6 +174,12 @@ static int prepare_bind(wf_tracker *t, sqlite3_stmt **st, const char *sql, const
     return SQLITE_OK;
 }
 
+/* Prepares sql and binds its arguments (see wf_tracker_bind). */
+static int prepare_bind(wf_tracker *t, sqlite3_stmt **st, const char *sql, const char *types, va_list ap)
+{
+    int rc = sqlite3_prepare_v2(t->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? wf_tracker_bind(*st, types, ap) : rc;
+}
 
 /* Runs one write statement in autocommit mode: each step of the delivery
  * protocol is its own durable transaction. */

@@ -10,6 +10,7 @@
 #define WF_TRACKER_H
 
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "errors.h"
@@ -64,6 +65,12 @@ const char *wf_tracker_path(const wf_tracker *t);
  * WF_TRACKER_ROW_COLUMNS. The strings are copies: free with
  * wf_tracker_row_free(). Never fails (a failed copy leaves NULL). */
 void wf_tracker_row_read(struct sqlite3_stmt *st, wf_tracker_row *row);
+
+/* Binds the variadic arguments ap to st's parameters 1..n as types says:
+ * 't' text (NULL binds SQL NULL), 'i' int64_t, 'b' int. Returns SQLite's
+ * result code (SQLITE_MISUSE for an unknown type letter). Shared by the
+ * modules that write the tracker, so that there is one binder. */
+int wf_tracker_bind(struct sqlite3_stmt *st, const char *types, va_list ap);
 
 /* Looks up key. *found is false when the key is unknown (row untouched).
  * On success with *found, free the row with wf_tracker_row_free(). */

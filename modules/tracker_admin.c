@@ -29,20 +29,6 @@ static wf_err sql_fail(wf_tracker *t, const char *doing, char *errbuf, size_t er
 
 /* Binds the arguments described by types ('t' text or NULL, 'i' int64)
  * to st's parameters 1..n. */
-static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
-{
-    int rc = SQLITE_OK;
-    for (int i = 0; types[i] && rc == SQLITE_OK; i++) {
-        if (types[i] == 't') {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i + 1);
-        } else {
-            rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-        }
-    }
-    return rc;
-}
-
 /* Runs one write statement as its own transaction; *changes (may be NULL)
  * receives the number of rows it touched. */
 static wf_err write_stmt(wf_tracker *t, const char *doing, int *changes, char *errbuf, size_t errlen,
@@ -53,7 +39,7 @@ static wf_err write_stmt(wf_tracker *t, const char *doing, int *changes, char *e
     va_list ap;
     va_start(ap, types);
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = bind_args(st, types, ap);
+    if (rc == SQLITE_OK) rc = wf_tracker_bind(st, types, ap);
     va_end(ap);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     wf_err err = rc == SQLITE_DONE ? WF_OK : sql_fail(t, doing, errbuf, errlen);
