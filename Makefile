@@ -31,9 +31,10 @@ PKG_CFLAGS = $(if $(DEPS_OK),$(shell pkg-config --cflags $(PKGS)),)
 PKG_LIBS = $(if $(DEPS_OK),$(shell pkg-config --libs $(PKGS)),)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-MODULES = errors log config lock unique_key attachments tracker fetch_submissions \
-          jira_fields jsm_client process_batch metrics tracker_admin
-JOBS = wf2jsm job sync fields status check retry reconcile rollback replay
+# Every module and job is picked up by its file: adding one is adding its
+# .c/.h pair, with no list to keep in step.
+MODULES = $(sort $(basename $(notdir $(wildcard modules/*.c))))
+JOBS = $(sort $(basename $(notdir $(wildcard jobs/*.c))))
 MIGRATIONS = $(sort $(wildcard setup/migrations/*.sql))
 
 MODULE_SRC = $(MODULES:%=modules/%.c) build/migrations.c
