@@ -10,7 +10,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-PKGS = libpq libcurl libcjson sqlite3 libcrypto
+PKGS = libpq libcurl libcjson sqlite3 libcrypto libxml-2.0
 DEPS_CHECK = pkg-config --exists $(PKGS) cmocka 2>/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && echo yes
 DEPS_OK := $(shell $(DEPS_CHECK))
 

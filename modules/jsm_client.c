@@ -429,6 +429,9 @@ wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issu
     if (!body || !cJSON_AddStringToObject(body, "serviceDeskId", jsm->cfg->service_desk_id) ||
         !cJSON_AddStringToObject(body, "requestTypeId", jsm->cfg->request_type_id) ||
         !cJSON_AddItemToObject(body, "requestFieldValues", cJSON_Duplicate(field_values, 1)) ||
+        /* Rich-text values are ADF documents: their text is never read as
+         * wiki markup (docs/untrusted-text.md). */
+        !cJSON_AddBoolToObject(body, "isAdfRequest", 1) ||
         !(json = cJSON_PrintUnformatted(body)))
         goto done;
     http_call call = {.op = "create request", .method = "POST", .path = "/rest/servicedeskapi/request", .json = json};

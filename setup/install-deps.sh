@@ -5,7 +5,8 @@
 set -eu
 
 packages="gcc make pkg-config libpq-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libssl-dev
-libcmocka-dev postgresql python3 valgrind curl ca-certificates"
+libcmocka-dev libxml2-dev postgresql python3 valgrind curl ca-certificates
+clang libclang-rt-14-dev llvm"
 
 missing=""
 for p in $packages; do

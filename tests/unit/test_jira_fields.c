@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../../modules/jira_fields.h"
+#include "../../modules/rich_text.h"
 #include "../../modules/unique_key.h"
 #include "unit_helpers.h"
 
@@ -109,7 +110,7 @@ static int teardown(void **state)
  * returns the result; the caller frees it. */
 static wf_mapped map_one(const wf_field_list *fields, const char *field_id, const char *value)
 {
-    wf_mapping_pair pair = {(char *)field_id, (char *)"c"};
+    wf_mapping_pair pair = {(char *)field_id, (char *)"c", WF_FORMAT_TEXT};
     wf_mapping m = {&pair, 1, NULL};
     static const char *const names[] = {"id", "c"};
     const char *values[] = {"1", value};
@@ -347,7 +348,7 @@ static void test_key_field_carrier_without_labels(void **state)
     assert_int_equal(wf_fields_key_carrier(&l, NULL), WF_KEY_VIA_NOTHING);
     assert_int_equal(wf_fields_key_carrier(&l, "customfield_12345"), WF_KEY_VIA_NOTHING);
 
-    wf_mapping_pair pair = {(char *)"summary", (char *)"title"};
+    wf_mapping_pair pair = {(char *)"summary", (char *)"title", WF_FORMAT_TEXT};
     wf_mapping m = {&pair, 1, NULL};
     static const char *const names[] = {"title"};
     static const char *const values[] = {"Hello"};
@@ -512,20 +513,21 @@ static void test_summary_cut_at_255_characters_not_bytes(void **state)
         int valid;
         assert_int_equal(utf8_chars(s, &valid), WF_SUMMARY_MAX_CHARS);
         assert_true(valid);
-        assert_int_equal(strlen(s), WF_SUMMARY_MAX_CHARS * glen);
-        assert_memory_equal(s, text, strlen(s));
+        /* The kept text is whole characters of the value, then the notice. */
+        const char *notice = strstr(s, " [shortened by wf2jsm; full text in submission-1.json]");
+        assert_non_null(notice);
+        assert_string_equal(notice + strlen(notice) - 1, "]");
+        assert_int_equal((size_t)(notice - s) % glen, 0);
+        assert_memory_equal(s, text, (size_t)(notice - s));
         wf_mapped_free(&m);
         free(text);
     }
-    /* 254 ASCII characters and then multibyte ones: the 255th character is
-     * "€" whole, the next one is left out. */
+    /* Exactly 255 characters, multibyte at the end: kept whole, no notice. */
     char text[600];
     memset(text, 'a', 254);
-    strcpy(text + 254, "\xe2\x82\xac\xc3\xa9xyz");
+    strcpy(text + 254, "\xe2\x82\xac");
     wf_mapped m = map_one(&fx->fields, "summary", text);
-    const char *s = value_of(&m, "summary")->valuestring;
-    assert_int_equal(strlen(s), 254 + 3);
-    assert_string_equal(s + 254, "\xe2\x82\xac");
+    assert_string_equal(value_of(&m, "summary")->valuestring, text);
     wf_mapped_free(&m);
     /* Short summaries are untouched. */
     m = map_one(&fx->fields, "summary", "\xc3\x89lodie");
@@ -585,13 +587,26 @@ static void test_required_unmapped_field_is_a_problem(void **state)
     wf_mapped_free(&m);
 }
 
+/* The plain text of a rich-text value (an ADF document), in a buffer that
+ * the next call reuses. */
+static const char *plain_of(const wf_mapped *m, const char *field)
+{
+    static char *last;
+    free(last);
+    const cJSON *v = value_of((wf_mapped *)m, field);
+    assert_true(wf_adf_is_doc(v));
+    last = wf_adf_plain(v);
+    assert_non_null(last);
+    return last;
+}
+
 /* ---- description footer -------------------------------------------------- */
 
 static void test_description_footer_carries_full_key(void **state)
 {
     fixture *fx = *state;
     wf_mapped m = map_one(&fx->fields, "description", "Please set up a laptop.");
-    const char *d = value_of(&m, "description")->valuestring;
+    const char *d = plain_of(&m, "description");
     assert_non_null(strstr(d, test_key));
     assert_memory_equal(d, "Please set up a laptop.", strlen("Please set up a laptop."));
     /* The key comes after the body. */
@@ -600,7 +615,7 @@ static void test_description_footer_carries_full_key(void **state)
 
     /* No description column: the footer alone. */
     m = map_one(&fx->fields, "customfield_10014", "ann@example.com");
-    d = value_of(&m, "description")->valuestring;
+    d = plain_of(&m, "description");
     assert_non_null(strstr(d, test_key));
     wf_mapped_free(&m);
 
@@ -628,7 +643,7 @@ static void test_long_description_keeps_footer_within_limit(void **state)
         for (size_t i = 0; i < n; i++) memcpy(body + i * glen, glyphs[g], glen);
         body[n * glen] = '\0';
         wf_mapped m = map_one(&fx->fields, "description", body);
-        const char *d = value_of(&m, "description")->valuestring;
+        const char *d = plain_of(&m, "description");
         int valid;
         size_t chars = utf8_chars(d, &valid);
         assert_true(valid);
@@ -646,7 +661,7 @@ static void test_long_description_keeps_footer_within_limit(void **state)
 static void test_constants_and_drop_field(void **state)
 {
     fixture *fx = *state;
-    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title"}, {(char *)"customfield_10015", (char *)"office"}};
+    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title", WF_FORMAT_TEXT}, {(char *)"customfield_10015", (char *)"office", WF_FORMAT_TEXT}};
     wf_mapping m = {pairs, 2, cJSON_Parse("{\"customfield_10015\": {\"id\": \"10300\"},"
                                           " \"customfield_10010\": {\"id\": \"10101\"}}")};
     assert_non_null(m.constants);
@@ -748,7 +763,7 @@ static void test_mapping_load_missing_file(void **state)
 static void test_mapping_check_columns(void **state)
 {
     (void)state;
-    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title"}, {(char *)"customfield_10014", (char *)"email"}};
+    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title", WF_FORMAT_TEXT}, {(char *)"customfield_10014", (char *)"email", WF_FORMAT_TEXT}};
     wf_mapping m = {pairs, 2, NULL};
     static const char *const all[] = {"id", "title", "email"};
     static const char *const some[] = {"id", "title", "e_mail"};

@@ -1,0 +1,278 @@
+/* html_text.c: HTML to literal ADF through libxml2's HTML parser. */
+#define _POSIX_C_SOURCE 200809L
+#include "html_text.h"
+#include "rich_text.h"
+
+#include <libxml/HTMLparser.h>
+#include <libxml/tree.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Deeper trees are flattened: their text still shows, without structure. */
+#define MAX_DEPTH 200
+#define MAX_LIST_DEPTH 16
+
+typedef struct {
+    cJSON *doc;
+    cJSON *block;          /* the block inline content goes to; NULL: start one */
+    const char *next_type; /* type of the block to start */
+    int next_level;
+    unsigned marks;
+    bool pending_space;
+    int in_pre;
+    int list_depth;
+    bool list_ordered[MAX_LIST_DEPTH];
+    int list_counter[MAX_LIST_DEPTH];
+    int failed;
+} walker;
+
+static bool name_is(const xmlNode *n, const char *name)
+{
+    return n->name && strcasecmp((const char *)n->name, name) == 0;
+}
+
+static bool name_in(const xmlNode *n, const char *const *names)
+{
+    for (; *names; names++)
+        if (name_is(n, *names)) return true;
+    return false;
+}
+
+static const char *const DROPPED[] = {
+    "script", "style", "iframe", "frame", "frameset", "noframes", "img", "picture", "video", "audio", "source",
+    "track", "svg", "math", "canvas", "object", "embed", "applet", "param", "map", "area", "form", "input",
+    "select", "option", "optgroup", "textarea", "button", "datalist", "output", "template", "noscript", "head",
+    "title", "meta", "link", "base", NULL};
+
+static const char *const BLOCKS[] = {
+    "p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "blockquote", "address",
+    "figure", "figcaption", "dl", "dt", "dd", "center", "fieldset", "legend", "details", "summary", "body",
+    "html", "caption", NULL};
+
+static void end_block(walker *w)
+{
+    w->block = NULL;
+    w->next_type = "paragraph";
+    w->next_level = 0;
+    w->pending_space = false;
+}
+
+static cJSON *current_block(walker *w)
+{
+    if (!w->block) {
+        w->block = wf_adf_add_block(w->doc, w->next_type, w->next_level);
+        if (!w->block) w->failed = 1;
+    }
+    return w->block;
+}
+
+static void emit(walker *w, const char *text, size_t len, unsigned marks)
+{
+    cJSON *b = current_block(w);
+    if (b && wf_adf_add_inline(b, text, len, marks) != 0) w->failed = 1;
+}
+
+static bool is_html_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/* Text as HTML lays it out: runs of whitespace are one space, none at the
+ * start of a block; inside pre every character counts and a newline is a
+ * hard break. */
+static void add_text(walker *w, const char *s)
+{
+    while (*s && !w->failed) {
+        if (w->in_pre) {
+            size_t len = strcspn(s, "\n");
+            if (len) emit(w, s, len, w->marks);
+            s += len;
+            if (*s == '\n') {
+                cJSON *b = current_block(w);
+                if (b && wf_adf_add_break(b) != 0) w->failed = 1;
+                s++;
+            }
+            continue;
+        }
+        if (is_html_space(*s)) {
+            while (is_html_space(*s)) s++;
+            if (w->block && !wf_adf_block_empty(w->block)) w->pending_space = true;
+            continue;
+        }
+        size_t len = 0;
+        while (s[len] && !is_html_space(s[len])) len++;
+        if (w->pending_space) emit(w, " ", 1, w->marks);
+        w->pending_space = false;
+        emit(w, s, len, w->marks);
+        s += len;
+    }
+}
+
+static void walk(walker *w, xmlNode *node, int depth);
+
+static void walk_children(walker *w, xmlNode *node, int depth)
+{
+    for (xmlNode *c = node->children; c && !w->failed; c = c->next) walk(w, c, depth + 1);
+}
+
+/* The text an element shows, for comparing a link's text with its target. */
+static char *text_of(xmlNode *node)
+{
+    xmlChar *t = xmlNodeGetContent(node);
+    if (!t) return NULL;
+    char *s = (char *)t, *start = s;
+    while (is_html_space(*start)) start++;
+    size_t len = strlen(start);
+    while (len && is_html_space(start[len - 1])) len--;
+    char *out = strndup(start, len);
+    xmlFree(t);
+    return out;
+}
+
+static void walk_link(walker *w, xmlNode *node, int depth)
+{
+    walk_children(w, node, depth);
+    xmlChar *href = xmlGetProp(node, (const xmlChar *)"href");
+    if (!href) return;
+    char *target = (char *)href;
+    while (is_html_space(*target)) target++;
+    size_t tlen = strlen(target);
+    while (tlen && is_html_space(target[tlen - 1])) tlen--;
+    char *shown = text_of(node);
+    if (tlen && !(shown && strlen(shown) == tlen && strncmp(shown, target, tlen) == 0)) {
+        if (w->block && !wf_adf_block_empty(w->block)) emit(w, " ", 1, 0);
+        emit(w, "(", 1, 0);
+        emit(w, target, tlen, 0);
+        emit(w, ")", 1, 0);
+        w->pending_space = false;
+    }
+    free(shown);
+    xmlFree(href);
+}
+
+static void walk_list_item(walker *w, xmlNode *node, int depth)
+{
+    end_block(w);
+    char prefix[64];
+    size_t pos = 0;
+    int level = w->list_depth > 0 ? w->list_depth : 1;
+    for (int i = 1; i < level && pos + 2 < sizeof prefix; i++) { prefix[pos++] = ' '; prefix[pos++] = ' '; }
+    if (w->list_depth > 0 && w->list_ordered[w->list_depth - 1])
+        snprintf(prefix + pos, sizeof prefix - pos, "%d. ", ++w->list_counter[w->list_depth - 1]);
+    else
+        snprintf(prefix + pos, sizeof prefix - pos, "\xE2\x80\xA2 ");
+    emit(w, prefix, strlen(prefix), 0);
+    walk_children(w, node, depth);
+    end_block(w);
+}
+
+static void walk_row(walker *w, xmlNode *row, int depth)
+{
+    end_block(w);
+    int cells = 0;
+    for (xmlNode *c = row->children; c && !w->failed; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE && (name_is(c, "td") || name_is(c, "th"))) {
+            if (cells++ > 0) { emit(w, " | ", 3, 0); w->pending_space = false; }
+            unsigned saved = w->marks;
+            if (name_is(c, "th")) w->marks |= WF_MARK_STRONG;
+            walk_children(w, c, depth + 1);
+            w->marks = saved;
+            w->pending_space = false;
+        } else {
+            walk(w, c, depth + 1);
+        }
+    }
+    end_block(w);
+}
+
+static void walk(walker *w, xmlNode *node, int depth)
+{
+    if (w->failed) return;
+    if (node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) {
+        if (node->content) add_text(w, (const char *)node->content);
+        return;
+    }
+    if (node->type != XML_ELEMENT_NODE) {
+        /* Comments, processing instructions, DTDs: not content. A document
+         * node still holds the tree. */
+        if (node->type == XML_DOCUMENT_NODE || node->type == XML_HTML_DOCUMENT_NODE) walk_children(w, node, depth);
+        return;
+    }
+    if (name_in(node, DROPPED)) return;
+    if (depth > MAX_DEPTH) {
+        walk_children(w, node, depth);
+        return;
+    }
+    unsigned saved_marks = w->marks;
+    if (name_is(node, "br")) {
+        cJSON *b = current_block(w);
+        if (b && wf_adf_add_break(b) != 0) w->failed = 1;
+        w->pending_space = false;
+    } else if (name_is(node, "hr")) {
+        end_block(w);
+        if (wf_adf_add_rule(w->doc) != 0) w->failed = 1;
+    } else if (node->name && strlen((const char *)node->name) == 2 && (node->name[0] == 'h' || node->name[0] == 'H') &&
+               node->name[1] >= '1' && node->name[1] <= '6') {
+        end_block(w);
+        w->next_type = "heading";
+        w->next_level = node->name[1] - '0';
+        walk_children(w, node, depth);
+        end_block(w);
+    } else if (name_is(node, "ul") || name_is(node, "ol") || name_is(node, "menu")) {
+        end_block(w);
+        if (w->list_depth < MAX_LIST_DEPTH) {
+            w->list_ordered[w->list_depth] = name_is(node, "ol");
+            w->list_counter[w->list_depth] = 0;
+            w->list_depth++;
+            walk_children(w, node, depth);
+            w->list_depth--;
+        } else {
+            walk_children(w, node, depth);
+        }
+        end_block(w);
+    } else if (name_is(node, "li")) {
+        walk_list_item(w, node, depth);
+    } else if (name_is(node, "tr")) {
+        walk_row(w, node, depth);
+    } else if (name_is(node, "table") || name_is(node, "thead") || name_is(node, "tbody") || name_is(node, "tfoot")) {
+        end_block(w);
+        walk_children(w, node, depth);
+        end_block(w);
+    } else if (name_is(node, "pre")) {
+        end_block(w);
+        w->in_pre++;
+        walk_children(w, node, depth);
+        w->in_pre--;
+        end_block(w);
+    } else if (name_is(node, "a")) {
+        walk_link(w, node, depth);
+    } else if (name_in(node, BLOCKS)) {
+        end_block(w);
+        walk_children(w, node, depth);
+        end_block(w);
+    } else {
+        if (name_is(node, "b") || name_is(node, "strong")) w->marks |= WF_MARK_STRONG;
+        if (name_is(node, "i") || name_is(node, "em")) w->marks |= WF_MARK_EM;
+        walk_children(w, node, depth);
+    }
+    w->marks = saved_marks;
+}
+
+int wf_html_to_adf(const char *html, cJSON *doc)
+{
+    size_t len = strlen(html);
+    if (len > (size_t)0x7FFFFFFF) return -1;
+    htmlDocPtr tree = htmlReadMemory(html, (int)len, NULL, "UTF-8",
+                                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                                         HTML_PARSE_NONET | HTML_PARSE_COMPACT);
+    if (!tree) return len == 0 ? 0 : -1;
+    walker w = {.doc = doc};
+    end_block(&w);
+    walk(&w, (xmlNode *)tree, 0);
+    xmlFreeDoc(tree);
+    wf_adf_trim_end(doc);
+    return w.failed ? -1 : 0;
+}
