@@ -4,6 +4,7 @@
 #   make test       unit tests (cmocka), integration tests (real PostgreSQL, real
 #                   curl, the JSM test server) under ASan+UBSan, valgrind, contract
 #   make demo       the real job against a throwaway PostgreSQL and the test server
+#   make fuzz       libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each (default 60)
 #   make bench      median wall time of a tick with nothing new
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -11,7 +12,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
 PKGS = libpq libcurl libcjson sqlite3 libcrypto libxml-2.0
-DEPS_CHECK = pkg-config --exists $(PKGS) cmocka 2>/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && echo yes
+DEPS_CHECK = pkg-config --exists $(PKGS) cmocka 2>/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v clang >/dev/null 2>&1 && echo yes
 DEPS_OK := $(shell $(DEPS_CHECK))
 
 # On a fresh machine the first make installs its own dependencies (and says
@@ -41,7 +42,7 @@ MODULE_SRC = $(MODULES:%=modules/%.c) build/migrations.c
 JOB_SRC = $(JOBS:%=jobs/%.c)
 HEADERS = $(wildcard modules/*.h jobs/*.h)
 
-.PHONY: all deps test unit integration contract valgrind bench demo install clean
+.PHONY: all deps test unit integration contract valgrind fuzz bench demo install clean
 
 all: deps bin/wf2jsm
 
@@ -69,6 +70,28 @@ build/test/test_%: tests/unit/test_%.c $(MODULE_SRC) $(HEADERS)
 	@mkdir -p build/test
 	$(CC) $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -o $@ $< $(MODULE_SRC) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
+# Fuzz targets: Debian's clang with libFuzzer, ASan and UBSan. The modules are
+# built once with coverage instrumentation (fuzzer-no-link) and linked into
+# every target; any crash, leak or sanitizer report fails `make fuzz`.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_WARN = $(filter-out -Wno-format-truncation,$(WARN))
+FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJS = $(MODULES:%=build/fuzz/obj/%.o) build/fuzz/obj/migrations.o
+.SECONDARY: $(FUZZ_OBJS)
+build/fuzz/obj/%.o: modules/%.c $(HEADERS)
+	@mkdir -p build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
+build/fuzz/obj/migrations.o: build/migrations.c
+	@mkdir -p build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS)
+
+fuzz: deps $(FUZZ_TARGETS)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 unit: deps $(UNIT_TESTS)
 	@sh tests/run-unit.sh $(UNIT_TESTS)
 
@@ -81,7 +104,7 @@ valgrind: deps bin/wf2jsm $(UNIT_TESTS)
 contract: deps bin/wf2jsm
 	bash contract/run.sh
 
-test: deps bin/wf2jsm build/test/wf2jsm $(UNIT_TESTS)
+test: deps bin/wf2jsm build/test/wf2jsm $(UNIT_TESTS) $(FUZZ_TARGETS)
 	@sh tests/run-all.sh
 
 bench: deps bin/wf2jsm

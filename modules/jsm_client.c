@@ -1,6 +1,7 @@
 /* jsm_client.c: REST calls with one curl handle and one retry policy. */
 #define _POSIX_C_SOURCE 200809L
 #include "jsm_client.h"
+#include "jsm_replies.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -141,36 +142,11 @@ static long backoff_ms(wf_jsm *jsm, int try)
     return (long)(rand_r(&jsm->rng) % (unsigned long)(ceiling + 1));
 }
 
-/* Pulls Jira's own words out of an error body: JSM's errorMessage, the
- * platform's errorMessages, and the per-field errors of either. */
+/* Pulls Jira's own words out of an error body (jsm_replies.c). */
 static void describe_error_body(wf_jsm *jsm, char *msg, size_t msglen)
 {
-    msg[0] = '\0';
     cJSON_Delete(jsm->field_errors);
-    jsm->field_errors = NULL;
-    cJSON *root = jsm->body ? cJSON_ParseWithLength(jsm->body, jsm->body_len) : NULL;
-    if (!root) {
-        if (jsm->body_len) snprintf(msg, msglen, "%.200s", jsm->body);
-        return;
-    }
-    size_t pos = 0;
-    const cJSON *em = cJSON_GetObjectItemCaseSensitive(root, "errorMessage");
-    if (cJSON_IsString(em)) pos += (size_t)snprintf(msg + pos, msglen - pos, "%s", em->valuestring);
-    const cJSON *ems = cJSON_GetObjectItemCaseSensitive(root, "errorMessages");
-    const cJSON *it;
-    cJSON_ArrayForEach(it, ems) {
-        if (cJSON_IsString(it) && pos < msglen)
-            pos += (size_t)snprintf(msg + pos, msglen - pos, "%s%s", pos ? "; " : "", it->valuestring);
-    }
-    cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
-    if (cJSON_IsObject(errors) && errors->child) {
-        cJSON_ArrayForEach(it, errors) {
-            if (cJSON_IsString(it) && pos < msglen)
-                pos += (size_t)snprintf(msg + pos, msglen - pos, "%s%s: %s", pos ? "; " : "", it->string, it->valuestring);
-        }
-        jsm->field_errors = cJSON_DetachItemViaPointer(root, errors);
-    }
-    cJSON_Delete(root);
+    wf_reply_describe_error(jsm->body, jsm->body_len, msg, msglen, &jsm->field_errors);
 }
 
 static int curl_nothing_sent(CURLcode rc)
@@ -413,12 +389,6 @@ wf_err wf_jsm_get_request_type_fields(wf_jsm *jsm, char **raw)
     return *raw ? WF_OK : WF_ERR_NOMEM;
 }
 
-static char *dup_json_string(const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
-}
-
 wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id)
 {
     *issue_key = *issue_id = NULL;
@@ -437,16 +407,11 @@ wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issu
     http_call call = {.op = "create request", .method = "POST", .path = "/rest/servicedeskapi/request", .json = json};
     if ((rc = perform(jsm, &call)) != WF_OK) goto done;
     if ((rc = parse_body(jsm, call.op, &reply)) != WF_OK) goto done;
-    *issue_key = dup_json_string(reply, "issueKey");
-    *issue_id = dup_json_string(reply, "issueId");
-    if (!*issue_key) {
+    if ((rc = wf_reply_created(reply, issue_key, issue_id)) == WF_ERR_JIRA_PROTOCOL) {
         /* The request exists but we cannot name it: treat as "may exist" so
          * that recovery finds it by its label instead of creating another. */
         snprintf(jsm->error, sizeof jsm->error, "create request: HTTP %ld reply has no issueKey", jsm->status);
         jsm->maybe_sent = true;
-        free(*issue_id);
-        *issue_id = NULL;
-        rc = WF_ERR_JIRA_PROTOCOL;
     }
 done:
     cJSON_Delete(reply);
@@ -468,24 +433,12 @@ wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, 
                       .xsrf_no_check = true, .repeatable = true};
     if ((rc = perform(jsm, &call)) != WF_OK) goto done;
     if ((rc = parse_body(jsm, call.op, &reply)) != WF_OK) goto done;
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "temporaryAttachments"), *it;
-    rc = WF_ERR_JIRA_PROTOCOL;
-    cJSON_ArrayForEach(it, list) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "fileName");
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "temporaryAttachmentId");
-        if (!cJSON_IsString(name) || !cJSON_IsString(id)) continue;
-        for (size_t i = 0; i < n; i++)
-            if (!ids[i] && strcmp(files[i].filename, name->valuestring) == 0) {
-                ids[i] = strdup(id->valuestring);
-                break;
-            }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!ids[i]) {
+    const char *missing = NULL;
+    if ((rc = wf_reply_temporary_ids(reply, files, n, ids, &missing)) != WF_OK) {
+        if (missing)
             snprintf(jsm->error, sizeof jsm->error, "attach temporary file: the reply has no temporaryAttachmentId for %s",
-                     files[i].filename);
-            goto done;
-        }
+                     missing);
+        goto done;
     }
     *temp_ids = ids;
     ids = NULL;
@@ -540,22 +493,11 @@ wf_err wf_jsm_list_attachments(wf_jsm *jsm, const char *issue_key, char ***names
             *n = 0;
             return rc;
         }
-        const cJSON *values = cJSON_GetObjectItemCaseSensitive(page, "values"), *it;
         long count = 0;
-        cJSON_ArrayForEach(it, values) {
-            count++;
-            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "filename");
-            if (!cJSON_IsString(fn)) continue;
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 8;
-                char **nn = realloc(*names, cap * sizeof *nn);
-                if (!nn) { cJSON_Delete(page); wf_jsm_free_names(*names, *n); *names = NULL; *n = 0; return WF_ERR_NOMEM; }
-                *names = nn;
-            }
-            (*names)[(*n)++] = strdup(fn->valuestring);
-        }
-        int last = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "isLastPage"));
+        bool last = false;
+        rc = wf_reply_attachment_page(page, names, n, &cap, &count, &last);
         cJSON_Delete(page);
+        if (rc != WF_OK) { wf_jsm_free_names(*names, *n); *names = NULL; *n = 0; return rc; }
         if (last || count == 0) return WF_OK;
         start += count;
     }
@@ -588,21 +530,12 @@ wf_err wf_jsm_search(wf_jsm *jsm, const char *jql, const char *fields, cJSON **i
         free(json);
         if (rc == WF_OK) rc = parse_body(jsm, call.op, &reply);
         if (rc != WF_OK) break;
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "issues");
-        if (!cJSON_IsArray(list)) {
-            snprintf(jsm->error, sizeof jsm->error, "search: the reply has no issues array");
-            cJSON_Delete(reply);
-            rc = WF_ERR_JIRA_PROTOCOL;
-            break;
-        }
-        while (list->child) cJSON_AddItemToArray(*issues, cJSON_DetachItemViaPointer(list, list->child));
         free(token);
         token = NULL;
-        const cJSON *next = cJSON_GetObjectItemCaseSensitive(reply, "nextPageToken");
-        int last = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "isLast"));
-        if (!last && cJSON_IsString(next)) token = strdup(next->valuestring);
+        rc = wf_reply_search_page(reply, *issues, &token);
         cJSON_Delete(reply);
-        if (!token) break;
+        if (rc == WF_ERR_JIRA_PROTOCOL) snprintf(jsm->error, sizeof jsm->error, "search: the reply has no issues array");
+        if (rc != WF_OK || !token) break;
     }
     free(token);
     if (rc != WF_OK) {

@@ -32,6 +32,12 @@ Test admin API (no auth, JSON bodies, never counted in the stats):
                               {"requestFieldValues": {...}, "labels": [...]})
                               -> 201 {"issueId", "issueKey"}
 
+Rich text: a create with "isAdfRequest": true must send every rich-text field
+(system description/environment, custom textarea) as an ADF document; its shape
+is validated (node and mark types, non-empty text nodes, heading levels, at most
+32,767 characters of text) and it is stored as sent. /rest/api/3 edits take
+ADF or text there.
+
 Call kinds (stats and fault rules): myself servicedesk requesttype fields create
 attach_temp attach list_attachments get_request search get_issue edit_issue
 delete_issue ("any" matches all in rules).
@@ -305,10 +311,107 @@ def check_label(label):
     return None
 
 
+# --- Atlassian Document Format ------------------------------------------------
+# The shape of ADF (version 1) as Jira validates it on a rich-text field: a doc
+# of block nodes, inline nodes inside paragraphs and headings, marks on text.
+ADF_BLOCKS = {"paragraph", "heading", "rule", "bulletList", "orderedList", "listItem", "blockquote",
+              "codeBlock", "panel", "table", "tableRow", "tableHeader", "tableCell", "mediaSingle",
+              "mediaGroup", "media", "expand", "nestedExpand", "taskList", "taskItem", "decisionList",
+              "decisionItem", "blockCard", "embedCard", "extension", "bodiedExtension"}
+ADF_INLINES = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status", "placeholder",
+               "mediaInline", "inlineExtension"}
+ADF_MARKS = {"strong", "em", "underline", "strike", "code", "subsup", "textColor", "link",
+             "backgroundColor", "alignment", "indentation", "border", "breakout", "annotation"}
+
+
+def is_rich_text(field):
+    """Whether Jira renders the field as rich text (ADF on /rest/api/3)."""
+    schema = field.get("jiraSchema", {})
+    return schema.get("type") == "string" and (
+        schema.get("system") in ("description", "environment") or
+        schema.get("custom") == CUSTOM_TYPE + "textarea")
+
+
+def adf_node_error(node, where, depth=0):
+    if depth > 50:
+        return "%s is nested too deeply." % where
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        return "%s must be an object with a type." % where
+    kind = node["type"]
+    if kind not in ADF_BLOCKS | ADF_INLINES:
+        return "%s has an unknown node type '%s'." % (where, kind)
+    if kind == "text":
+        if not isinstance(node.get("text"), str) or not node["text"]:
+            return "%s: a text node needs non-empty text." % where
+        marks = node.get("marks", [])
+        if not isinstance(marks, list):
+            return "%s: marks must be a list." % where
+        for mark in marks:
+            if not isinstance(mark, dict) or mark.get("type") not in ADF_MARKS:
+                return "%s has an unknown mark %r." % (where, mark)
+            if mark["type"] == "link" and not isinstance((mark.get("attrs") or {}).get("href"), str):
+                return "%s: a link mark needs attrs.href." % where
+        return None
+    if kind == "heading":
+        level = (node.get("attrs") or {}).get("level")
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 6:
+            return "%s: a heading needs attrs.level from 1 to 6." % where
+    content = node.get("content", [])
+    if not isinstance(content, list):
+        return "%s: content must be a list." % where
+    for i, child in enumerate(content):
+        if kind in ("paragraph", "heading") and isinstance(child, dict) and child.get("type") in ADF_BLOCKS:
+            return "%s: a %s holds inline nodes only." % (where, kind)
+        error = adf_node_error(child, "%s.content[%d]" % (where, i), depth + 1)
+        if error:
+            return error
+    return None
+
+
+def adf_plain(node):
+    """The text of an ADF document as a reader sees it: blocks on lines."""
+    if not isinstance(node, dict):
+        return ""
+    if node.get("type") == "text":
+        return node.get("text") or ""
+    if node.get("type") == "hardBreak":
+        return "\n"
+    if node.get("type") == "rule":
+        return "----"
+    parts = [adf_plain(c) for c in node.get("content") or []]
+    joiner = "\n" if node.get("type") in ("doc", "bulletList", "orderedList", "listItem", "table",
+                                          "tableRow", "blockquote") else ""
+    return joiner.join(parts)
+
+
+def adf_error(value):
+    """Why value is not a valid ADF document for a rich-text field, or None."""
+    if not isinstance(value, dict) or value.get("type") != "doc":
+        return "Operation value must be an Atlassian Document."
+    if value.get("version") != 1:
+        return "The Atlassian Document must have version 1."
+    if not isinstance(value.get("content"), list):
+        return "The Atlassian Document must have a content list."
+    for i, block in enumerate(value["content"]):
+        if isinstance(block, dict) and block.get("type") in ADF_INLINES:
+            return "content[%d]: a document holds block nodes only." % i
+        error = adf_node_error(block, "content[%d]" % i)
+        if error:
+            return "The Atlassian Document is invalid: " + error
+    if len(adf_plain(value)) > TEXT_MAX:
+        return "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+    return None
+
+
 def check_string(field, value, adf_ok):
     fid = field["fieldId"]
-    if fid == "description" and adf_ok and isinstance(value, dict):
-        return None if value.get("type") == "doc" else "Operation value must be an Atlassian Document."
+    if is_rich_text(field) and adf_ok:
+        # With isAdfRequest (and on /rest/api/3) a rich-text field takes a
+        # document; a string there is refused on create, as Jira does.
+        if isinstance(value, dict):
+            return adf_error(value)
+        if adf_ok == "create":
+            return "Operation value must be an Atlassian Document."
     if not isinstance(value, str):
         return "Operation value must be a string."
     if fid == "summary" and ("\n" in value or "\r" in value):
@@ -808,7 +911,7 @@ def create_request(call):
     if errors:
         raise ApiError(400, next(iter(errors.values())), errors)
     values = body.get("requestFieldValues", {})
-    errors = validate_values(values, body.get("isAdfRequest") is True, creating=True)
+    errors = validate_values(values, "create" if body.get("isAdfRequest") is True else False, creating=True)
     if errors:
         raise ApiError(400, CREATE_FAILED + " " + " ".join(errors.values()), errors)
     issue = STATE.add_issue(body["serviceDeskId"], body["requestTypeId"], values, call.email)

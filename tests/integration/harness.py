@@ -205,6 +205,18 @@ class Env:
             con.close()
 
 
+def csv_cell(value):
+    """A value as the CSV attachment holds it: NULL is empty, and a cell a
+    spreadsheet would run as a formula (= + - @ TAB CR first, a plain
+    negative number aside) starts with an apostrophe (OWASP CSV injection)."""
+    if value is None:
+        return ""
+    import re
+    if value[:1] in ("=", "+", "@", "\t", "\r") or (value[:1] == "-" and not re.fullmatch(r"-\d+(\.\d+)?", value)):
+        return "'" + value
+    return value
+
+
 def assert_exactly_once(env, expect_ids=None):
     """Every source row is exactly one live request whose JSON and CSV
     attachments (exactly one of each) match the row; no other request
@@ -236,6 +248,6 @@ def assert_exactly_once(env, expect_ids=None):
         import io
         parsed = list(csv.reader(io.StringIO(att["submission-%s.csv" % sid], newline="")))
         assert parsed[0] == list(row.keys()), "CSV header of %s: %s" % (sid, parsed[0])
-        assert parsed[1] == [v if v is not None else "" for v in row.values()], "CSV row of %s: %s" % (sid, parsed[1])
+        assert parsed[1] == [csv_cell(v) for v in row.values()], "CSV row of %s: %s" % (sid, parsed[1])
         assert len(parsed) == 2
     return by_id
