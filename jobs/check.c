@@ -4,6 +4,7 @@
 #include "job.h"
 #include "../modules/jira_fields.h"
 #include "../modules/jsm_client.h"
+#include "../modules/safe_text.h"
 #include "../modules/unique_key.h"
 
 #include <cjson/cJSON.h>
@@ -63,7 +64,9 @@ static void item(checker *c, const char *mark, int exit_code, const char *fix, c
     if (fix) snprintf(text + len, sizeof text - len, "; fix: %s", fix);
     wf_log_redact(c->log, text);
     job_one_line(text);
-    printf("%s %s\n", mark, text);
+    /* Field names, values and Jira's words are shown, never obeyed. */
+    char shown[4 * sizeof text];
+    printf("%s %s\n", mark, wf_safe(text, shown, sizeof shown));
     if (exit_code) {
         c->failures++;
         if (!c->first_fail) c->first_fail = exit_code;
@@ -238,6 +241,16 @@ static void check_mapping(checker *c, const wf_config *cfg, const wf_field_list 
         all_required = false;
     }
     if (all_required) OK(c, "every required field is mapped (%s)", pos ? required : "the request type has none");
+    /* The mapping file's "formats": which columns are read as HTML. */
+    char html[512] = "";
+    size_t hpos = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->pairs[i].format != WF_FORMAT_HTML || strstr(html, m->pairs[i].column)) continue;
+        if (hpos < sizeof html)
+            hpos += (size_t)snprintf(html + hpos, sizeof html - hpos, "%s%s", hpos ? ", " : "", m->pairs[i].column);
+    }
+    if (hpos) OK(c, "column%s %s read as HTML (\"formats\"): rendered as text, markup and scripts dropped",
+                 strchr(html, ',') ? "s" : "", html);
 
     if (!cols) {
         SKIP(c, "the mapped columns and their types: not checked (needs the database)");

@@ -5,6 +5,7 @@
 #include "job.h"
 #include "../modules/jira_fields.h"
 #include "../modules/metrics.h"
+#include "../modules/safe_text.h"
 #include "../modules/unique_key.h"
 
 #include <cjson/cJSON.h>
@@ -361,6 +362,25 @@ static bool is_null(const cJSON *obj, const char *name)
     return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, name));
 }
 
+/* Replaces every string of the report by its wf_safe_text() form before it
+ * is printed as text: reasons, values and keys come from submissions and
+ * from Jira, and must not reach the terminal as control sequences or
+ * newlines. (--json needs none of this: JSON escapes them itself.) */
+static void make_printable(cJSON *node)
+{
+    for (cJSON *it = node ? node->child : NULL; it; it = it->next) {
+        if (cJSON_IsString(it) && wf_safe_text_needed(it->valuestring, 0)) {
+            size_t cap = strlen(it->valuestring) * 8 + 1;
+            char *shown = malloc(cap);
+            if (!shown) { cJSON_SetValuestring(it, "(unprintable)"); continue; }
+            wf_safe_text(it->valuestring, shown, cap, 0);
+            cJSON_SetValuestring(it, shown);
+            free(shown);
+        }
+        make_printable(it);
+    }
+}
+
 /* On a terminal: aligned columns with headers. Otherwise: one record per
  * line, "<section> name=value ...", for grep and awk. */
 static void print_text(const cJSON *report, bool tty)
@@ -516,6 +536,7 @@ int cmd_status(int argc, char **argv)
         if (!text) { status = job_fail(&job, WF_ERR_NOMEM, "out of memory printing the report"); goto out; }
         puts(text);
     } else {
+        make_printable(report);
         print_text(report, isatty(STDOUT_FILENO));
     }
 out:

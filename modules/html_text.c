@@ -22,6 +22,7 @@ typedef struct {
     int next_level;
     unsigned marks;
     bool pending_space;
+    unsigned pending_marks; /* the marks the pending space was seen under */
     int in_pre;
     int list_depth;
     bool list_ordered[MAX_LIST_DEPTH];
@@ -99,12 +100,15 @@ static void add_text(walker *w, const char *s)
         }
         if (is_html_space(*s)) {
             while (is_html_space(*s)) s++;
-            if (w->block && !wf_adf_block_empty(w->block)) w->pending_space = true;
+            if (w->block && !wf_adf_block_empty(w->block) && !w->pending_space) {
+                w->pending_space = true;
+                w->pending_marks = w->marks;
+            }
             continue;
         }
         size_t len = 0;
         while (s[len] && !is_html_space(s[len])) len++;
-        if (w->pending_space) emit(w, " ", 1, w->marks);
+        if (w->pending_space) emit(w, " ", 1, w->pending_marks);
         w->pending_space = false;
         emit(w, s, len, w->marks);
         s += len;

@@ -389,14 +389,13 @@ static void shortened_notice(const char *sub_id, size_t limit, bool one_line_fie
 }
 
 /* Returns text itself when it has at most max characters, else a new string
- * (text is freed): text cut on a character boundary, then the notice, max
- * characters in all. NULL when out of memory. */
-static char *shorten_text(char *text, size_t max, bool one_line_field, const char *sub_id)
+ * (text is freed): text cut on a character boundary, then the one-line
+ * notice, max characters in all. NULL when out of memory. */
+static char *shorten_text(char *text, size_t max, const char *sub_id)
 {
     if (wf_utf8_chars(text) <= max) return text;
     char notice[256];
-    shortened_notice(sub_id, WF_TEXT_MAX_CHARS, one_line_field, notice, sizeof notice);
-    if (!one_line_field) memmove(notice + 1, notice, strlen(notice) + 1), notice[0] = '\n';
+    shortened_notice(sub_id, max, true, notice, sizeof notice);
     size_t nchars = wf_utf8_chars(notice);
     size_t keep = wf_utf8_prefix(text, nchars < max ? max - nchars : 0);
     char *out = malloc(keep + strlen(notice) + 1);
@@ -520,7 +519,8 @@ static cJSON *convert(const wf_field_def *f, char **textp, const char *sub_id, w
     }
     bool summary = strcmp(f->id, "summary") == 0;
     if (summary) one_line(text);
-    *textp = text = shorten_text(text, summary ? WF_SUMMARY_MAX_CHARS : WF_TEXT_MAX_CHARS, summary, sub_id);
+    /* A string field that is not rich text is a one-line text field. */
+    *textp = text = shorten_text(text, summary ? WF_SUMMARY_MAX_CHARS : WF_TEXT_MAX_CHARS, sub_id);
     return text ? cJSON_CreateString(text) : NULL;
 }
 
