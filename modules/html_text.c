@@ -22,6 +22,7 @@ typedef struct {
     int next_level;
     unsigned marks;
     bool pending_space;
+    bool line_start;        /* nothing shown on this line yet: whitespace is dropped */
     unsigned pending_marks; /* the marks the pending space was seen under */
     int in_pre;
     int list_depth;
@@ -59,6 +60,7 @@ static void end_block(walker *w)
     w->next_type = "paragraph";
     w->next_level = 0;
     w->pending_space = false;
+    w->line_start = true;
 }
 
 static cJSON *current_block(walker *w)
@@ -89,18 +91,19 @@ static void add_text(walker *w, const char *s)
     while (*s && !w->failed) {
         if (w->in_pre) {
             size_t len = strcspn(s, "\n");
-            if (len) emit(w, s, len, w->marks);
+            if (len) { emit(w, s, len, w->marks); w->line_start = false; }
             s += len;
             if (*s == '\n') {
                 cJSON *b = current_block(w);
                 if (b && wf_adf_add_break(b) != 0) w->failed = 1;
+                w->line_start = true;
                 s++;
             }
             continue;
         }
         if (is_html_space(*s)) {
             while (is_html_space(*s)) s++;
-            if (w->block && !wf_adf_block_empty(w->block) && !w->pending_space) {
+            if (!w->line_start && !w->pending_space) {
                 w->pending_space = true;
                 w->pending_marks = w->marks;
             }
@@ -111,6 +114,7 @@ static void add_text(walker *w, const char *s)
         if (w->pending_space) emit(w, " ", 1, w->pending_marks);
         w->pending_space = false;
         emit(w, s, len, w->marks);
+        w->line_start = false;
         s += len;
     }
 }
@@ -147,11 +151,12 @@ static void walk_link(walker *w, xmlNode *node, int depth)
     while (tlen && is_html_space(target[tlen - 1])) tlen--;
     char *shown = text_of(node);
     if (tlen && !(shown && strlen(shown) == tlen && strncmp(shown, target, tlen) == 0)) {
-        if (w->block && !wf_adf_block_empty(w->block)) emit(w, " ", 1, 0);
+        if (!w->line_start) emit(w, " ", 1, 0);
         emit(w, "(", 1, 0);
         emit(w, target, tlen, 0);
         emit(w, ")", 1, 0);
         w->pending_space = false;
+        w->line_start = false;
     }
     free(shown);
     xmlFree(href);
@@ -169,6 +174,7 @@ static void walk_list_item(walker *w, xmlNode *node, int depth)
     else
         snprintf(prefix + pos, sizeof prefix - pos, "\xE2\x80\xA2 ");
     emit(w, prefix, strlen(prefix), 0);
+    w->line_start = true;
     walk_children(w, node, depth);
     end_block(w);
 }
@@ -179,7 +185,9 @@ static void walk_row(walker *w, xmlNode *row, int depth)
     int cells = 0;
     for (xmlNode *c = row->children; c && !w->failed; c = c->next) {
         if (c->type == XML_ELEMENT_NODE && (name_is(c, "td") || name_is(c, "th"))) {
-            if (cells++ > 0) { emit(w, " | ", 3, 0); w->pending_space = false; }
+            if (cells++ > 0) emit(w, " | ", 3, 0);
+            w->pending_space = false;
+            w->line_start = true;
             unsigned saved = w->marks;
             if (name_is(c, "th")) w->marks |= WF_MARK_STRONG;
             walk_children(w, c, depth + 1);
@@ -207,7 +215,10 @@ static void walk(walker *w, xmlNode *node, int depth)
     }
     if (name_in(node, DROPPED)) return;
     if (depth > MAX_DEPTH) {
-        walk_children(w, node, depth);
+        /* Too deep to walk on the stack: its text, literally, as one run. */
+        xmlChar *t = xmlNodeGetContent(node);
+        if (t) add_text(w, (const char *)t);
+        xmlFree(t);
         return;
     }
     unsigned saved_marks = w->marks;
@@ -215,6 +226,7 @@ static void walk(walker *w, xmlNode *node, int depth)
         cJSON *b = current_block(w);
         if (b && wf_adf_add_break(b) != 0) w->failed = 1;
         w->pending_space = false;
+        w->line_start = true;
     } else if (name_is(node, "hr")) {
         end_block(w);
         if (wf_adf_add_rule(w->doc) != 0) w->failed = 1;
@@ -265,14 +277,31 @@ static void walk(walker *w, xmlNode *node, int depth)
     w->marks = saved_marks;
 }
 
+/* libxml2 stops reading a document nested deeper than its limit and keeps
+ * what it read so far; the rest would vanish without a word. Its last error
+ * says so (it stops there, so no later error hides it): such a value is
+ * then shown as it was typed instead. */
+static int stopped_too_deep(htmlParserCtxtPtr ctxt)
+{
+    const xmlError *e = xmlCtxtGetLastError(ctxt);
+    return e && e->code == XML_ERR_INTERNAL_ERROR && e->message && strstr(e->message, "depth");
+}
+
 int wf_html_to_adf(const char *html, cJSON *doc)
 {
     size_t len = strlen(html);
     if (len > (size_t)0x7FFFFFFF) return -1;
-    htmlDocPtr tree = htmlReadMemory(html, (int)len, NULL, "UTF-8",
-                                     HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                                         HTML_PARSE_NONET | HTML_PARSE_COMPACT);
-    if (!tree) return len == 0 ? 0 : -1;
+    htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+    if (!ctxt) return -1;
+    htmlDocPtr tree = htmlCtxtReadMemory(ctxt, html, (int)len, NULL, "UTF-8",
+                                         HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
+                                             HTML_PARSE_NONET | HTML_PARSE_COMPACT);
+    int too_deep = stopped_too_deep(ctxt);
+    htmlFreeParserCtxt(ctxt);
+    if (!tree || too_deep) {
+        xmlFreeDoc(tree);
+        return len == 0 ? 0 : -1;
+    }
     walker w = {.doc = doc};
     end_block(&w);
     walk(&w, (xmlNode *)tree, 0);

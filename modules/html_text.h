@@ -27,8 +27,10 @@
 
 /* Appends the rendering of html (UTF-8, NUL-terminated; any bytes are
  * accepted, broken markup is recovered as browsers do) to doc. Returns 0,
- * or -1 when out of memory or libxml2 could not build a tree at all (then
- * the caller shows html as literal text instead). */
+ * or -1 when out of memory, when libxml2 could not build a tree at all, or
+ * when the markup is nested deeper than libxml2 reads (256 levels), which
+ * would lose the text below; the caller then shows html as literal text.
+ * doc may hold part of the rendering after -1: start again from a new one. */
 int wf_html_to_adf(const char *html, cJSON *doc);
 
 #endif

@@ -548,6 +548,19 @@ static int append_footer(cJSON *values, const wf_field_list *fields, const char 
     return 0;
 }
 
+/* Puts item in old's place in obj, under old's name (cJSON's replace by
+ * pointer keeps no name). Returns 0, or -1 when out of memory (item is then
+ * deleted and obj unchanged). */
+static int replace_member(cJSON *obj, cJSON *old, cJSON *item)
+{
+    item->string = old->string ? strdup(old->string) : NULL;
+    if ((old->string && !item->string) || !cJSON_ReplaceItemViaPointer(obj, old, item)) {
+        cJSON_Delete(item);
+        return -1;
+    }
+    return 0;
+}
+
 /* A string in a rich-text field (a constant the operator wrote) becomes a
  * document too: with isAdfRequest Jira takes only documents there. */
 static int strings_to_docs(cJSON *values, const wf_field_list *fields)
@@ -555,7 +568,7 @@ static int strings_to_docs(cJSON *values, const wf_field_list *fields)
     for (cJSON *v = values->child; v; v = v->next) {
         if (!cJSON_IsString(v) || !wf_field_is_rich_text(wf_fields_find(fields, v->string))) continue;
         cJSON *doc = text_doc(v->valuestring);
-        if (!doc || !cJSON_ReplaceItemViaPointer(values, v, doc)) { cJSON_Delete(doc); return -1; }
+        if (!doc || replace_member(values, v, doc) != 0) return -1;
         v = doc;
     }
     return 0;
@@ -685,7 +698,7 @@ char *wf_mapped_checksum(const cJSON *values)
         char *t = wf_adf_plain(v);
         cJSON *s = t ? cJSON_CreateString(t) : NULL;
         free(t);
-        if (!s || !cJSON_ReplaceItemViaPointer(plain, v, s)) { cJSON_Delete(s); cJSON_Delete(plain); return NULL; }
+        if (!s || replace_member(plain, v, s) != 0) { cJSON_Delete(plain); return NULL; }
         v = s;
     }
     char *text = cJSON_PrintUnformatted(plain);

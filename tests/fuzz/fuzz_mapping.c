@@ -72,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wf_map_submission(&m, &fields, &sub, KEY, "customfield_6", &out) == WF_OK) {
             const cJSON *v;
             cJSON_ArrayForEach(v, out.values) {
+                if (!v->string || !wf_fields_find(&fields, v->string)) abort();   /* every value under its field */
                 /* Constants are the operator's, sent as written. */
                 if (cJSON_GetObjectItemCaseSensitive(m.constants, v->string) && strcmp(v->string, "description") != 0)
                     continue;

@@ -16,8 +16,8 @@ for target in "$@"; do
     seeds="$here/tests/fuzz/corpus/$name"
     work="$here/build/fuzz/corpus/$name"
     arts="$here/build/fuzz/artifacts"
-    log="$here/build/fuzz/$name.log"
-    mkdir -p "$work" "$arts" "$seeds"
+    log="$here/build/fuzz/logs/$name.log"
+    mkdir -p "$work" "$arts" "$seeds" "$here/build/fuzz/logs"
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
         "$target" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
