@@ -79,6 +79,19 @@ def insert_row(env, **cols):
                    input="INSERT INTO webform_submissions (%s) VALUES (%s)" % (names, values), text=True)
 
 
+def tracker_write(env, sql):
+    """One write on the tracker, whichever backend holds it."""
+    if hasattr(env, "tracker_write"):
+        return env.tracker_write(sql)
+    import sqlite3
+    con = sqlite3.connect(env.path("tracker", "tracker.db"))
+    try:
+        con.execute(sql)
+        con.commit()
+    finally:
+        con.close()
+
+
 def blocks_of(doc):
     assert isinstance(doc, dict) and doc.get("type") == "doc" and doc.get("version") == 1, doc
     return doc["content"]
@@ -366,7 +379,12 @@ def test_secrets_appear_in_no_log_attachment_tracker_metrics_or_output(world):
                 path = os.path.join(root, name)
                 with open(path, "rb") as f:
                     blobs[os.path.relpath(path, env.dir)] = f.read().decode("latin-1")
-        assert any(k.startswith("logs") for k in blobs) and any(k.startswith("tracker") for k in blobs)
+        # The tracker's rows, whichever backend holds them (the SQLite files
+        # are in the walk above as well).
+        for table in ("submissions", "runs", "manual_fixes"):
+            blobs["tracker " + table] = json.dumps(env.tracker("SELECT * FROM %s" % table), default=str)
+        assert any(k.startswith("logs") for k in blobs)
+        assert getattr(env, "backend", "sqlite") != "sqlite" or any(k.startswith("tracker/") for k in blobs)
         assert "metrics.prom" in blobs, sorted(blobs)
         for where, text in blobs.items():
             for secret in secrets:
@@ -375,3 +393,39 @@ def test_secrets_appear_in_no_log_attachment_tracker_metrics_or_output(world):
                 assert secret not in text, "%s leaked into %s" % (secret[:6], where)
     finally:
         server.close()
+
+
+def test_rows_delivered_before_adf_keep_their_checksum(world):
+    """Rows delivered when the description went as a wiki-markup string
+    stored the checksum of that string. The same unchanged rows, mapped to
+    ADF now, must not look edited (or replay --update-changed would rewrite
+    every old ticket); an edited row still does, and is updated with ADF."""
+    import hashlib
+    env = Env(world, "old_checksums")
+    env.insert(3, "Old", when="'2026-11-20 10:00:00+00'")
+    env.sql("UPDATE webform_submissions SET message = E'Line one\\r\\n\\r\\n[~accountid:x] line three  ' WHERE id = 2")
+    env.run("sync", check=0)
+    assert_exactly_once(env)
+    keys = dict(env.tracker("SELECT source_id, key FROM submissions"))
+    for req in env.jsm_requests():
+        sid = req["attachments"][0]["filename"].split("-")[1].split(".")[0]
+        row = [r for r in env.rows() if r["id"] == sid][0]
+        old = dict(req["fields"])
+        # What the mapper sent before: the trimmed text, then the footer line.
+        old["description"] = row["message"].strip() + "\n\n----\nwf2jsm submission key: " + keys[sid]
+        text = json.dumps(old, separators=(",", ":"), ensure_ascii=False)
+        tracker_write(env, "UPDATE submissions SET content_checksum = '%s' WHERE key = '%s'"
+                      % (hashlib.sha256(text.encode()).hexdigest(), keys[sid]))
+    p = env.run("status", check=0)
+    assert "changed id=" not in p.stdout, p.stdout
+    env.http("POST", "/_admin/stats/reset", {})
+    env.run("replay", "--since", "2026-11-20T00:00:00Z", "--update-changed", check=0)
+    assert env.jsm_stats()["calls"].get("edit_issue", 0) == 0, env.jsm_stats()
+    # An edit in the source is still seen, and the ticket gets a document.
+    env.sql("UPDATE webform_submissions SET message = 'Edited {color:red}x{color}' WHERE id = 3")
+    p = env.run("status", check=0)
+    assert p.stdout.count("changed id=") == 1 and "changed id=3 " in p.stdout, p.stdout
+    env.run("replay", "--since", "2026-11-20T00:00:00Z", "--update-changed", check=0)
+    assert env.jsm_stats()["calls"].get("edit_issue", 0) == 1
+    req = [r for r in env.jsm_requests() if r["fields"]["summary"] == "Old 3"][0]
+    assert literal_lines(req["fields"]["description"], footer=True) == ["Edited {color:red}x{color}"]
