@@ -429,3 +429,10 @@ def test_rows_delivered_before_adf_keep_their_checksum(world):
     assert env.jsm_stats()["calls"].get("edit_issue", 0) == 1
     req = [r for r in env.jsm_requests() if r["fields"]["summary"] == "Old 3"][0]
     assert literal_lines(req["fields"]["description"], footer=True) == ["Edited {color:red}x{color}"]
+
+
+# Rerun under valgrind by `make valgrind` (part of `make test`): libxml2, the
+# ADF builder and the escaper under memcheck too.
+for _test in (test_html_column_is_rendered_as_text_with_its_structure,
+              test_control_characters_are_escaped_in_logs_and_command_output):
+    _test.valgrind = True
