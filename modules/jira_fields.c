@@ -723,6 +723,8 @@ wf_err wf_mapping_propose(const wf_field_list *fields, const char *const *column
     for (size_t i = 0; i < fields->n; i++) {
         const wf_field_def *f = &fields->fields[i];
         if (cJSON_GetObjectItemCaseSensitive(map, f->id) || strcmp(f->id, "labels") == 0) continue;
+        /* A templated field is composed, never mapped to a column too. */
+        if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "templates"), f->id)) continue;
         for (size_t j = 0; j < ncolumns; j++) {
             if (loose_equal(columns[j], f->id) || (f->name && loose_equal(columns[j], f->name))) {
                 cJSON_AddStringToObject(map, f->id, columns[j]);
