@@ -275,3 +275,9 @@ def test_http_log_lines_carry_their_duration(world):
     durations = [int(re.search(r" duration_ms=(\d+) ", l).group(1)) for l in lines]
     assert len(durations) == len(lines), lines
     assert min(durations) >= 120, "every call took at least the server's latency: %s" % durations
+
+
+# Rerun under valgrind by `make valgrind` (part of `make test`).
+for _test in (test_new_address_used_twice_makes_one_customer, test_template_with_a_null_column,
+              test_customer_creation_refused_still_creates_the_request):
+    _test.valgrind = True
