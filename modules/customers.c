@@ -180,9 +180,10 @@ static wf_err create_or_find(wf_jsm *jsm, const wf_config *cfg, const wf_submiss
     }
     if (rc == WF_ERR_JIRA_REJECTED && (status == 409 || (status == 400 && strstr(wf_jsm_last_error(jsm), "already exists")))) {
         if ((rc = find_user(jsm, c->address, account_id)) != WF_OK) {
-            if (refused(rc, jsm))
-                return set_reason(c, "JSM has an account for this address, but this account may not search "
-                                  "users (HTTP 403): grant it Browse users and groups, or set the reporter by hand") ?
+            if (refused(rc, jsm) || rc == WF_ERR_JIRA_REJECTED)
+                return set_reason(c, "JSM has an account for this address, but user search failed (%s): grant "
+                                  "this account Browse users and groups, or set the reporter by hand",
+                                  wf_jsm_last_error(jsm)) ?
                        WF_ERR_NOMEM : WF_OK;
             return jira_error(rc, jsm, errbuf, errlen);
         }
@@ -249,12 +250,17 @@ wf_err wf_customer_resolve(wf_jsm *jsm, wf_tracker *tracker, const wf_config *cf
         goto out;
     }
     if ((rc = find_on_desk(jsm, out->address, &account)) != WF_OK) {
-        if (refused(rc, jsm)) {
-            rc = WF_OK;
-            outcome = "refused";
-            if (set_reason(out, "JSM refused to list the customers of service desk %s (HTTP 403): give this "
+        /* A refusal, or a 4xx about this query: the request goes on without
+         * its submitter rather than wait on a look-up that will not change. */
+        if (refused(rc, jsm) || rc == WF_ERR_JIRA_REJECTED) {
+            int bad = refused(rc, jsm) ?
+                set_reason(out, "JSM refused to list the customers of service desk %s (HTTP 403): give this "
                            "account the agent or service desk administrator role, or set the reporter by hand",
-                           cfg->service_desk_id) != 0) rc = WF_ERR_NOMEM;
+                           cfg->service_desk_id) :
+                set_reason(out, "JSM did not look up this address among the customers of service desk %s: %s; "
+                           "set the reporter by hand", cfg->service_desk_id, wf_jsm_last_error(jsm));
+            rc = bad ? WF_ERR_NOMEM : WF_OK;
+            outcome = "refused";
             goto logged;
         }
         rc = jira_error(rc, jsm, errbuf, errlen);

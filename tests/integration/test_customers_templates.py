@@ -203,6 +203,40 @@ def test_missing_customer_column_is_a_config_error(world):
     assert "✗ SYNC_CUSTOMER_EMAIL_COLUMN=email_address" in p.stdout, p.stdout
 
 
+def test_existing_account_hidden_by_privacy_or_search_refused(world):
+    # the account's profile hides its address: user search shows one user
+    # without emailAddress, which is taken (the query was the whole address)
+    env = customer_env(world, "cu_hidden")
+    state = customers(env, accounts=[{"email": "quiet@example.com", "on_desk": False, "hide_email": True}])
+    sid = add_row(env, "Hidden", "quiet@example.com")
+    env.run("sync", check=0)
+    assert reporters(env) == {sid: ("quiet@example.com", state["accounts"][0]["accountId"])}
+    # without Browse users and groups user search answers nothing: the job
+    # reports, with a manual fix that says so
+    env2 = customer_env(world, "cu_nosearch")
+    customers(env2, accounts=[{"email": "known@example.com", "on_desk": False}], policy={"may_search": False})
+    sid = add_row(env2, "Unsearchable", "known@example.com")
+    env2.run("sync", check=0)
+    assert reporters(env2)[sid][0] == JOB_ACCOUNT
+    [(field, value, message, _)] = fixes(env2)
+    assert (field, value) == ("raiseOnBehalfOf", "known@example.com") and "user search" in message, message
+
+
+def test_customer_lookup_outage_loses_nothing(world):
+    env = customer_env(world, "cu_outage", SYNC_RETRY_BUDGET="2")
+    customers(env, accounts=[{"email": "ann@example.com"}])
+    env.faults([{"kind": "desk_customers", "action": "503"}])
+    sid = add_row(env, "During outage", "ann@example.com")
+    p = env.run("sync")
+    assert p.returncode in (0, 1), p.stderr
+    assert env.jsm_requests() == [], "the request waits for its reporter"
+    state, cls = env.tracker("SELECT state, error_class FROM submissions")[0]
+    assert (state, cls) == ("failed", "temporary"), (state, cls)
+    env.clear_faults()
+    env.run("sync", check=0)
+    assert reporters(env)[sid][0] == "ann@example.com"
+
+
 # ---- templates and fallbacks ------------------------------------------------
 
 def mapping_with(**extra):
