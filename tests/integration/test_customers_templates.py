@@ -3,9 +3,7 @@ restricted service desk), templates and fallbacks in the mapping, HTTP
 durations in the log. Every case checks each request exists exactly once
 with the expected reporter."""
 import json
-import os
 import re
-import subprocess
 
 from harness import DEFAULT_MAPPING, Env, assert_exactly_once
 
@@ -16,16 +14,7 @@ def with_full_name(e):
     """Adds the column full_name to the source table, and to the rows that
     assert_exactly_once compares the attachments with."""
     e.sql("ALTER TABLE webform_submissions ADD COLUMN full_name text")
-
-    def rows():
-        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", e.db_url, "-c",
-                            "SELECT json_agg(t ORDER BY id) FROM (SELECT id::text, submitted_date::text, subject, "
-                            "message, category, impact, employees::text, due_date::text, contact_email, products, "
-                            "full_name FROM webform_submissions) t"],
-                           check=True, capture_output=True, text=True,
-                           env=dict(os.environ, PGTZ="UTC", PGDATESTYLE="ISO"))
-        return json.loads(p.stdout.strip() or "null") or []
-    e.rows = rows
+    e.rows = lambda: Env.rows(e, ("full_name",))
     return e
 
 
