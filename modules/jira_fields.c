@@ -4,6 +4,7 @@
 #include "attachments.h"
 #include "html_text.h"
 #include "rich_text.h"
+#include "templates.h"
 #include "unique_key.h"
 
 #include <ctype.h>
@@ -117,6 +118,8 @@ void wf_mapping_free(wf_mapping *m)
     for (size_t i = 0; i < m->n; i++) { free(m->pairs[i].field_id); free(m->pairs[i].column); }
     free(m->pairs);
     cJSON_Delete(m->constants);
+    cJSON_Delete(m->templates);
+    cJSON_Delete(m->fallbacks);
     memset(m, 0, sizeof *m);
 }
 
@@ -141,6 +144,80 @@ static char *read_file(const char *path, int *err)
     if (!buf && !(buf = calloc(1, 1))) { *err = ENOMEM; return NULL; }
     buf[len] = '\0';
     return buf;
+}
+
+/* ---- templates and fallbacks (see templates.h) ---------------------------- */
+
+static bool maps_column(const wf_mapping *m, const char *field_id)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->pairs[i].field_id, field_id) == 0) return true;
+    return false;
+}
+
+/* Loads the "templates" or "fallbacks" object of root into *section: every
+ * key a field of the request type, every value a template that parses. A
+ * field cannot be both mapped to a column and templated. */
+static wf_err load_template_section(const cJSON *root, const char *name, const char *path,
+                                    const wf_field_list *fields, const wf_mapping *m, cJSON **section,
+                                    char *errbuf, size_t errlen)
+{
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, name), *it;
+    char why[256];
+    if (!obj) return WF_OK;
+    if (!cJSON_IsObject(obj)) {
+        snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: \"%s\" must be an object of field id -> template text", path, name);
+        return WF_ERR_CONFIG;
+    }
+    cJSON_ArrayForEach(it, obj) {
+        if (!wf_fields_find(fields, it->string)) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: unknown field id '%s' in %s "
+                     "(run `wf2jsm fields` to list the fields)", path, it->string, name);
+            return WF_ERR_CONFIG;
+        }
+        if (!cJSON_IsString(it)) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: %s.%s must be a template string such as \"{subject}\"",
+                     path, name, it->string);
+            return WF_ERR_CONFIG;
+        }
+        if (wf_template_check(it->valuestring, why, sizeof why) != WF_OK) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: %s.%s: %s", path, name, it->string, why);
+            return WF_ERR_CONFIG;
+        }
+        if (strcmp(name, "templates") == 0 && maps_column(m, it->string)) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: field %s is both mapped to a column in \"fields\" and "
+                     "composed in \"templates\": keep one (a template can name the column: \"{column}\")", path, it->string);
+            return WF_ERR_CONFIG;
+        }
+    }
+    *section = cJSON_Duplicate(obj, 1);
+    return *section ? WF_OK : WF_ERR_NOMEM;
+}
+
+/* The template or fallback text of field_id in section, or NULL. */
+static const char *template_of(const cJSON *section, const char *field_id)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(section, field_id);
+    return cJSON_IsString(t) ? t->valuestring : NULL;
+}
+
+/* Every column the templates and fallbacks name is one of columns. */
+static wf_err check_template_columns(const wf_mapping *m, const char *const *columns, size_t ncolumns,
+                                     char *errbuf, size_t errlen)
+{
+    const cJSON *sections[2] = {m->templates, m->fallbacks}, *it;
+    static const char *const names[2] = {"template", "fallback"};
+    for (int s = 0; s < 2; s++) {
+        cJSON_ArrayForEach(it, sections[s]) {
+            char bad[128];
+            if (wf_template_check_columns(it->valuestring, columns, ncolumns, bad, sizeof bad) != WF_OK) {
+                snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING: the %s of field %s names column '%s', which the source "
+                         "table does not have (write {{ and }} for literal braces)", names[s], it->string, bad);
+                return WF_ERR_CONFIG;
+            }
+        }
+    }
+    return WF_OK;
 }
 
 wf_err wf_mapping_load(const char *path, const wf_field_list *fields, wf_mapping *out,
@@ -219,6 +296,9 @@ wf_err wf_mapping_load(const char *path, const wf_field_list *fields, wf_mapping
         }
         out->constants = cJSON_Duplicate(constants, 1);
     }
+    if ((rc = load_template_section(root, "templates", path, fields, out, &out->templates, errbuf, errlen)) != WF_OK ||
+        (rc = load_template_section(root, "fallbacks", path, fields, out, &out->fallbacks, errbuf, errlen)) != WF_OK)
+        goto done;
     rc = WF_OK;
 done:
     cJSON_Delete(root);
@@ -238,7 +318,7 @@ wf_err wf_mapping_check_columns(const wf_mapping *m, const char *const *columns,
             return WF_ERR_CONFIG;
         }
     }
-    return WF_OK;
+    return check_template_columns(m, columns, ncolumns, errbuf, errlen);
 }
 
 /* ---- value conversion ------------------------------------------------ */
@@ -524,6 +604,109 @@ static cJSON *convert(const wf_field_def *f, char **textp, const char *sub_id, w
     return text ? cJSON_CreateString(text) : NULL;
 }
 
+/* Drops the problems recorded from index from on. */
+static void forget_problems(wf_mapped *out, size_t from)
+{
+    while (out->nproblems > from) {
+        wf_field_problem *p = &out->problems[--out->nproblems];
+        free(p->field_id);
+        free(p->value);
+        free(p->message);
+    }
+}
+
+/* The value of text (trimmed, non-empty; may be replaced, the caller frees
+ * *textp) for field f: for a rich-text field a literal document (doc, when
+ * an HTML column was rendered into one already; owned) cut to Jira's limit
+ * with a notice, else convert(). Returns NULL with a problem recorded when
+ * the text does not fit the field; *nomem says when memory ran out. */
+static cJSON *value_for(const wf_field_def *f, char **textp, cJSON *doc, const wf_submission *sub, const char *key,
+                        wf_mapped *out, bool *nomem)
+{
+    *nomem = false;
+    if (wf_field_is_rich_text(f)) {
+        cJSON *value = doc ? doc : text_doc(*textp);
+        size_t budget = WF_TEXT_MAX_CHARS - (strcmp(f->id, "description") == 0 ? footer_chars(key) : 0);
+        if (value && shorten_doc(value, budget, sub->id) != 0) { cJSON_Delete(value); value = NULL; }
+        *nomem = !value;
+        return value;
+    }
+    cJSON_Delete(doc);
+    cJSON *value = convert(f, textp, sub->id, out);
+    *nomem = !*textp;
+    return value;
+}
+
+/* Sets field f from text (owned, trimmed; NULL or empty: no value) or from
+ * doc (an HTML column's rendering for a rich-text field, owned, may be
+ * NULL). When the value is empty or does not convert and f has a fallback,
+ * the rendered fallback is used instead; failing that an empty required
+ * field is a problem, and a value that does not convert keeps its own
+ * problem. Returns -1 when out of memory. */
+static int map_text(const wf_mapping *m, const wf_field_def *f, const wf_submission *sub, const char *key, char *text,
+                    cJSON *doc, wf_mapped *out)
+{
+    const char *fallback = template_of(m->fallbacks, f->id);
+    size_t before = out->nproblems;
+    bool nomem = false;
+    bool empty = !text || !*text;
+    cJSON *value = NULL;
+    if (empty) cJSON_Delete(doc);
+    else value = value_for(f, &text, doc, sub, key, out, &nomem);
+    free(text);
+    if (nomem) return -1;
+    if (!value && fallback) {
+        char *raw = wf_template_render(fallback, sub);
+        char *alt = raw ? trimmed_copy(raw) : NULL;
+        free(raw);
+        if (!alt) return -1;
+        wf_mapped scratch = {0};   /* the fallback's own problems are not the row's */
+        int rc = 0;
+        if (*alt) value = value_for(f, &alt, NULL, sub, key, &scratch, &nomem);
+        if (nomem) { wf_mapped_free(&scratch); free(alt); return -1; }
+        if (value) {
+            forget_problems(out, before);
+        } else if (empty && *alt) {
+            char what[400];
+            snprintf(what, sizeof what, "is empty and its fallback does not fit (%s)",
+                     scratch.nproblems ? scratch.problems[0].message : "no value");
+            rc = add_problem(out, f, alt, what);
+        } else if (empty && f->required) {
+            rc = add_problem(out, f, NULL, "is required but its column and its fallback are empty");
+        }
+        wf_mapped_free(&scratch);
+        free(alt);
+        if (rc != 0) return -1;
+    } else if (!value && empty && f->required && add_problem(out, f, NULL, "is required but its column is empty") != 0) {
+        return -1;
+    }
+    if (value) cJSON_AddItemToObject(out->values, f->id, value);
+    return 0;
+}
+
+/* The fields composed by templates, and those that only have a fallback
+ * (an unmapped field with a fallback always gets it). */
+static int map_templates(const wf_mapping *m, const wf_field_list *fields, const wf_submission *sub, const char *key,
+                         wf_mapped *out)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, m->templates) {
+        const wf_field_def *f = wf_fields_find(fields, it->string);
+        if (!f) continue;
+        char *raw = wf_template_render(it->valuestring, sub);
+        char *text = raw ? trimmed_copy(raw) : NULL;
+        free(raw);
+        if (!text || map_text(m, f, sub, key, text, NULL, out) != 0) return -1;
+    }
+    cJSON_ArrayForEach(it, m->fallbacks) {
+        const wf_field_def *f = wf_fields_find(fields, it->string);
+        if (f && !maps_column(m, f->id) && !template_of(m->templates, f->id) &&
+            map_text(m, f, sub, key, NULL, NULL, out) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Ends the description with the operator's footer: a rule and the
  * submission key. Its plain text is the "\n\n----\nwf2jsm submission key: "
  * line that descriptions carried before they went as ADF, so that their
@@ -627,32 +810,14 @@ wf_err wf_map_submission(const wf_mapping *m, const wf_field_list *fields, const
             if (!plain) { cJSON_Delete(doc); goto nomem; }
             text = trimmed_copy(plain);
             free(plain);
-            if (!rich || !text || !*text) { cJSON_Delete(doc); doc = NULL; }
+            if (!rich || !text) { cJSON_Delete(doc); doc = NULL; }
             if (!text) goto nomem;
         } else if (raw && !(text = trimmed_copy(raw))) {
             goto nomem;
         }
-        if (!text || !*text) {
-            if (f->required && add_problem(out, f, NULL, "is required but its column is empty") != 0) {
-                free(text);
-                goto nomem;
-            }
-            free(text);
-            continue;
-        }
-        cJSON *value;
-        if (rich) {
-            value = doc ? doc : text_doc(text);
-            size_t budget = WF_TEXT_MAX_CHARS - (strcmp(f->id, "description") == 0 ? footer_chars(key) : 0);
-            if (value && shorten_doc(value, budget, sub->id) != 0) { cJSON_Delete(value); value = NULL; }
-            if (!value) { free(text); goto nomem; }
-        } else {
-            value = convert(f, &text, sub->id, out);
-            if (!text) goto nomem;
-        }
-        free(text);
-        if (value) cJSON_AddItemToObject(out->values, f->id, value);
+        if (map_text(m, f, sub, key, text, doc, out) != 0) goto nomem;
     }
+    if (map_templates(m, fields, sub, key, out) != 0) goto nomem;
     const cJSON *c;
     cJSON_ArrayForEach(c, m->constants) {
         if (!cJSON_GetObjectItemCaseSensitive(out->values, c->string))
@@ -753,6 +918,8 @@ wf_err wf_mapping_propose(const wf_field_list *fields, const char *const *column
     for (size_t i = 0; i < fields->n; i++) {
         const wf_field_def *f = &fields->fields[i];
         if (cJSON_GetObjectItemCaseSensitive(map, f->id) || strcmp(f->id, "labels") == 0) continue;
+        /* A templated field is composed, never mapped to a column too. */
+        if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "templates"), f->id)) continue;
         for (size_t j = 0; j < ncolumns; j++) {
             if (loose_equal(columns[j], f->id) || (f->name && loose_equal(columns[j], f->name))) {
                 cJSON_AddStringToObject(map, f->id, columns[j]);
