@@ -511,6 +511,7 @@ wf_err wf_jsm_list_attachments(wf_jsm *jsm, const char *issue_key, char ***names
         bool last = false;
         rc = wf_reply_attachment_page(page, names, n, &cap, &count, &last);
         cJSON_Delete(page);
+        if (rc == WF_ERR_JIRA_PROTOCOL) snprintf(jsm->error, sizeof jsm->error, "list attachments: the reply has no values array");
         if (rc != WF_OK) { wf_jsm_free_names(*names, *n); *names = NULL; *n = 0; return rc; }
         if (last || count == 0) return WF_OK;
         start += count;

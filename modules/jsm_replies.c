@@ -16,15 +16,16 @@ static void add_part(char *msg, size_t msglen, size_t *pos, const char *sep, con
     if (*pos >= msglen) *pos = msglen - 1;
 }
 
-void wf_reply_describe_error(const char *body, size_t len, char *msg, size_t msglen, cJSON **field_errors)
+bool wf_reply_describe_error(const char *body, size_t len, char *msg, size_t msglen, cJSON **field_errors)
 {
     *field_errors = NULL;
-    if (msglen == 0) return;
+    if (msglen == 0) return false;
     msg[0] = '\0';
     cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-    if (!root) {
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
         if (body && len) snprintf(msg, msglen, "%.*s", (int)(len < 200 ? len : 200), body);
-        return;
+        return false;
     }
     size_t pos = 0;
     const cJSON *em = cJSON_GetObjectItemCaseSensitive(root, "errorMessage");
@@ -41,6 +42,7 @@ void wf_reply_describe_error(const char *body, size_t len, char *msg, size_t msg
         *field_errors = cJSON_DetachItemViaPointer(root, errors);
     }
     cJSON_Delete(root);
+    return true;
 }
 
 static char *dup_string(const cJSON *obj, const char *name)
@@ -86,10 +88,11 @@ wf_err wf_reply_temporary_ids(const cJSON *reply, const wf_jsm_file *files, size
 
 wf_err wf_reply_attachment_page(const cJSON *page, char ***names, size_t *n, size_t *cap, long *count, bool *last)
 {
-    const cJSON *it;
+    const cJSON *it, *values = cJSON_GetObjectItemCaseSensitive(page, "values");
     *count = 0;
     *last = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "isLastPage"));
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(page, "values")) {
+    if (!cJSON_IsArray(values)) return WF_ERR_JIRA_PROTOCOL;
+    cJSON_ArrayForEach(it, values) {
         (*count)++;
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "filename");
         if (!cJSON_IsString(fn)) continue;

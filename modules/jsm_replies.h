@@ -17,10 +17,12 @@
 
 /* Jira's own words from an error body of len bytes (JSM's errorMessage, the
  * platform's errorMessages, and "field: message" for each per-field error)
- * into msg, "; "-separated; a body that is not JSON gives its first 200
- * bytes. *field_errors receives the "errors" object when it has members
- * (caller deletes), else NULL. Cannot fail; msg is always terminated. */
-void wf_reply_describe_error(const char *body, size_t len, char *msg, size_t msglen, cJSON **field_errors);
+ * into msg, "; "-separated; a body that is not a JSON object gives its
+ * first 200 bytes. *field_errors receives the "errors" object when it has
+ * members (caller deletes), else NULL. Returns whether the body is a JSON
+ * object (an answer Jira meant) at all. Cannot fail; msg is always
+ * terminated. */
+bool wf_reply_describe_error(const char *body, size_t len, char *msg, size_t msglen, cJSON **field_errors);
 
 /* The created request's issueKey and issueId (caller frees; *issue_id may
  * be NULL). WF_ERR_JIRA_PROTOCOL when the reply has no issueKey (then both
@@ -37,8 +39,8 @@ wf_err wf_reply_temporary_ids(const cJSON *reply, const wf_jsm_file *files, size
 /* Appends the file names of one page of a request's attachments to
  * *names (*n used, *cap allocated; free with wf_jsm_free_names()). *count
  * receives the number of entries on the page, *last whether it is the last
- * page. Returns WF_OK or WF_ERR_NOMEM (then *names is unchanged in what it
- * held before). */
+ * page. Returns WF_OK, WF_ERR_JIRA_PROTOCOL when the page has no values
+ * array, or WF_ERR_NOMEM (*names then holds what it held, and maybe more). */
 wf_err wf_reply_attachment_page(const cJSON *page, char ***names, size_t *n, size_t *cap, long *count, bool *last);
 
 /* Moves the issues of one search/jql page from reply into issues (an

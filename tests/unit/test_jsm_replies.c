@@ -18,7 +18,7 @@ static void test_error_bodies(void **state)
     char msg[700];
     cJSON *fe = NULL;
     const char *jsm = "{\"errorMessage\": \"Could not create\", \"errors\": {\"summary\": \"too long\", \"x\": 1}}";
-    wf_reply_describe_error(jsm, strlen(jsm), msg, sizeof msg, &fe);
+    assert_true(wf_reply_describe_error(jsm, strlen(jsm), msg, sizeof msg, &fe));
     assert_string_equal(msg, "Could not create; summary: too long");
     assert_non_null(fe);
     assert_string_equal(cJSON_GetObjectItem(fe, "summary")->valuestring, "too long");
@@ -30,8 +30,9 @@ static void test_error_bodies(void **state)
     /* Not JSON: the first 200 bytes, and only the body's own bytes. */
     char html[300];
     memset(html, 'h', sizeof html);
-    wf_reply_describe_error(html, sizeof html, msg, sizeof msg, &fe);
+    assert_false(wf_reply_describe_error(html, sizeof html, msg, sizeof msg, &fe));
     assert_int_equal(strlen(msg), 200);
+    assert_false(wf_reply_describe_error("[1]", 3, msg, sizeof msg, &fe));   /* JSON, but no answer */
     wf_reply_describe_error(NULL, 0, msg, sizeof msg, &fe);
     assert_string_equal(msg, "");
     /* A long message fills a small buffer and stays terminated. */
@@ -99,6 +100,11 @@ static void test_attachment_and_search_pages(void **state)
     assert_false(last);
     assert_string_equal(names[1], "b");
     wf_jsm_free_names(names, n);
+    cJSON_Delete(page);
+    page = cJSON_Parse("{\"isLastPage\": true}");
+    names = NULL;
+    n = cap = 0;
+    assert_int_equal(wf_reply_attachment_page(page, &names, &n, &cap, &count, &last), WF_ERR_JIRA_PROTOCOL);
     cJSON_Delete(page);
 
     cJSON *issues = cJSON_CreateArray();
