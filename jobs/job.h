@@ -16,6 +16,7 @@
 #include "../modules/fetch_submissions.h"
 #include "../modules/lock.h"
 #include "../modules/log.h"
+#include "../modules/safe_text.h"
 #include "../modules/tracker.h"
 
 enum {

@@ -170,7 +170,8 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
 
     if (rc != WF_OK) status = wf_exit_code(rc);
     else status = (run.stats.failed + run.stats.parked) > 0 ? wf_exit_code(WF_ERR_ROWS_FAILED) : 0;
-    if (rc != WF_OK) fprintf(stderr, "wf2jsm %s: error: %s\n", command, run.fatal_msg);
+    char shown[4 * sizeof run.fatal_msg];   /* Jira's words: shown, never obeyed */
+    if (rc != WF_OK) fprintf(stderr, "wf2jsm %s: error: %s\n", command, wf_safe(run.fatal_msg, shown, sizeof shown));
     if (stop_requested)
         wf_log_kv(job.log, "run_summary", "WARN", "event", "interrupted", "detail", "stopped after the step in flight", NULL);
     if (!dry_run) {
