@@ -65,12 +65,14 @@ int wf_csv_is_formula(const char *s)
 /* One cell, RFC 4180-quoted, neutralised as OWASP's CSV-injection guidance
  * says: a cell a spreadsheet would run as a formula (see wf_csv_is_formula)
  * gets a leading apostrophe, which spreadsheets show as text, and is
- * quoted. */
+ * quoted. A semicolon is quoted too: spreadsheets set up for a comma
+ * decimal separator split on it, and "a;=cmd" would start a new cell with
+ * a formula. */
 static void csv_field(FILE *fp, const char *s)
 {
     if (!s) return; /* SQL NULL is an empty field */
     int formula = wf_csv_is_formula(s);
-    if (!formula && !strpbrk(s, ",\"\r\n")) { fputs(s, fp); return; }
+    if (!formula && !strpbrk(s, ",;\"\r\n")) { fputs(s, fp); return; }
     fputc('"', fp);
     if (formula) fputc('\'', fp);
     for (; *s; s++) {

@@ -1,7 +1,7 @@
 /* attachments.h: the submission rendered as the files attached to its
  * request: submission-<id>.json (an object of column -> text or null) and
  * submission-<id>.csv (RFC 4180: a header row and one data row, CRLF line
- * ends, fields quoted when they hold a comma, quote, CR or LF).
+ * ends, fields quoted when they hold a comma, semicolon, quote, CR or LF).
  *
  * The JSON holds every value exactly as the row has it. The CSV is made for
  * a spreadsheet, which runs a cell starting with = + - @ TAB or CR as a

@@ -339,6 +339,13 @@ static void test_csv_formula_first_cell_and_header(void **state)
     assert_int_equal(wf_attachment_render(&sub, WF_ATTACH_CSV, &att), WF_OK);
     assert_string_equal(att.data, "\"'=cmd\",b\r\n\"'=1+1\",\r\n");
     wf_attachment_free(&att);
+    /* A semicolon is quoted: a spreadsheet splitting on it must not find a
+     * cell that starts with a formula. */
+    static const char *const v2[] = {"a;=cmd|' /C calc'!A0", "plain"};
+    sub = make_sub(2, names, v2, "2");
+    assert_int_equal(wf_attachment_render(&sub, WF_ATTACH_CSV, &att), WF_OK);
+    assert_string_equal(att.data, "\"'=cmd\",b\r\n\"a;=cmd|' /C calc'!A0\",plain\r\n");
+    wf_attachment_free(&att);
 }
 
 static void test_csv_is_formula_cases(void **state)
