@@ -352,10 +352,10 @@ def test_secrets_appear_in_no_log_attachment_tracker_metrics_or_output(world):
         # libpq sends it only if asked; the job still holds and must hide it).
         env.env["WEBFORM_DB_URL"] = env.db_url.replace("postgresql://", "postgresql://postgres:%s@" % password, 1) \
             if "@" not in env.db_url else env.db_url.replace("@", ":%s@" % password, 1)
+        # All three at once (the bearer token is the one used; the API token
+        # is loaded and must stay hidden all the same).
         env.env["JIRA_BASE_URL"] = server.url
         env.env["JIRA_BEARER_TOKEN"] = bearer
-        del env.env["JIRA_EMAIL"]
-        del env.env["JIRA_API_TOKEN"]
         insert_row(env, subject="Secret " + SECRET_TOKEN[:3], message="hello", category="Software", impact="Low")
         env.insert(3, "Row")
         outputs = []
@@ -367,7 +367,8 @@ def test_secrets_appear_in_no_log_attachment_tracker_metrics_or_output(world):
         # Failures quote URLs and messages: a database that refuses and a
         # Jira that refuses must not quote the secrets either.
         bad_db = env.env["WEBFORM_DB_URL"].rsplit("/", 1)[0] + "/no_such_db"
-        for extra in ({"WEBFORM_DB_URL": bad_db}, {"JIRA_BEARER_TOKEN": bearer + "x"}):
+        for extra in ({"WEBFORM_DB_URL": bad_db}, {"JIRA_BEARER_TOKEN": bearer + "x"},
+                      {"JIRA_BEARER_TOKEN": "", "JIRA_API_TOKEN": SECRET_TOKEN + "x"}):
             for args in (["sync"], ["check"], ["status"]):
                 p = env.run(*args, env=extra)
                 outputs.append(" ".join(args) + "\n" + p.stdout + p.stderr)
