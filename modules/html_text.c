@@ -28,6 +28,12 @@ typedef struct {
     int list_depth;
     bool list_ordered[MAX_LIST_DEPTH];
     int list_counter[MAX_LIST_DEPTH];
+    /* Inline text waits here until its marks change or its block ends, so
+     * that a block gets one text node per run of marks: appending word by
+     * word to a growing node would take time quadratic in the text. */
+    char *pend;
+    size_t pend_len, pend_cap;
+    unsigned pend_marks;
     int failed;
 } walker;
 
@@ -54,8 +60,17 @@ static const char *const BLOCKS[] = {
     "figure", "figcaption", "dl", "dt", "dd", "center", "fieldset", "legend", "details", "summary", "body",
     "html", "caption", NULL};
 
+/* Adds the waiting text to the current block. */
+static void flush(walker *w)
+{
+    if (w->pend_len && w->block && wf_adf_add_inline(w->block, w->pend, w->pend_len, w->pend_marks) != 0)
+        w->failed = 1;
+    w->pend_len = 0;
+}
+
 static void end_block(walker *w)
 {
+    flush(w);
     w->block = NULL;
     w->next_type = "paragraph";
     w->next_level = 0;
@@ -74,8 +89,26 @@ static cJSON *current_block(walker *w)
 
 static void emit(walker *w, const char *text, size_t len, unsigned marks)
 {
+    if (!current_block(w) || len == 0) return;
+    if (w->pend_len && marks != w->pend_marks) flush(w);
+    if (w->pend_len + len + 1 > w->pend_cap) {
+        size_t cap = (w->pend_len + len + 1) * 2;
+        char *np = realloc(w->pend, cap);
+        if (!np) { w->failed = 1; return; }
+        w->pend = np;
+        w->pend_cap = cap;
+    }
+    memcpy(w->pend + w->pend_len, text, len);
+    w->pend_len += len;
+    w->pend_marks = marks;
+}
+
+/* A hard break in the current block, after the text before it. */
+static void add_break(walker *w)
+{
     cJSON *b = current_block(w);
-    if (b && wf_adf_add_inline(b, text, len, marks) != 0) w->failed = 1;
+    flush(w);
+    if (b && wf_adf_add_break(b) != 0) w->failed = 1;
 }
 
 static bool is_html_space(char c)
@@ -94,8 +127,7 @@ static void add_text(walker *w, const char *s)
             if (len) { emit(w, s, len, w->marks); w->line_start = false; }
             s += len;
             if (*s == '\n') {
-                cJSON *b = current_block(w);
-                if (b && wf_adf_add_break(b) != 0) w->failed = 1;
+                add_break(w);
                 w->line_start = true;
                 s++;
             }
@@ -223,8 +255,7 @@ static void walk(walker *w, xmlNode *node, int depth)
     }
     unsigned saved_marks = w->marks;
     if (name_is(node, "br")) {
-        cJSON *b = current_block(w);
-        if (b && wf_adf_add_break(b) != 0) w->failed = 1;
+        add_break(w);
         w->pending_space = false;
         w->line_start = true;
     } else if (name_is(node, "hr")) {
@@ -305,6 +336,8 @@ int wf_html_to_adf(const char *html, cJSON *doc)
     walker w = {.doc = doc};
     end_block(&w);
     walk(&w, (xmlNode *)tree, 0);
+    end_block(&w);
+    free(w.pend);
     xmlFreeDoc(tree);
     wf_adf_trim_end(doc);
     return w.failed ? -1 : 0;

@@ -103,7 +103,9 @@ int wf_adf_add_inline(cJSON *block, const char *text, size_t len, unsigned marks
     cJSON *content = content_of(block);
     if (!content) return -1;
     if (len == 0) return 0;
-    cJSON *last = cJSON_GetArrayItem(content, cJSON_GetArraySize(content) - 1);
+    /* cJSON keeps an array's last item as its first item's prev: O(1),
+     * where counting would make a long block quadratic. */
+    cJSON *last = content->child ? content->child->prev : NULL;
     if (last && strcmp(type_of(last), "text") == 0 && marks_of(last) == marks) {
         cJSON *t = cJSON_GetObjectItemCaseSensitive(last, "text");
         size_t old = strlen(t->valuestring);

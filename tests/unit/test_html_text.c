@@ -92,6 +92,30 @@ static void test_marks_and_node_types(void **state)
     cJSON_Delete(doc);
 }
 
+/* A paragraph of many words is one text node with every word in it. (The
+ * walker buffers a run of text before it reaches the document: appending
+ * word by word to a growing node was quadratic, 2 s for 100,000 words;
+ * time is measured outside the tests, see the report of issue 9.) */
+static void test_words_make_one_text_node(void **state)
+{
+    (void)state;
+    size_t n = 20000;
+    char *html = malloc(n * 3 + 16);
+    assert_non_null(html);
+    char *p = html;
+    memcpy(p, "<p>", 3);
+    p += 3;
+    for (size_t i = 0; i < n; i++) { memcpy(p, "ab ", 3); p += 3; }
+    strcpy(p, "</p>");
+    cJSON *doc = wf_adf_doc();
+    assert_int_equal(wf_html_to_adf(html, doc), 0);
+    const cJSON *para = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "content"), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(para, "content")), 1);
+    assert_int_equal(wf_adf_chars(doc), n * 3 - 1);
+    cJSON_Delete(doc);
+    free(html);
+}
+
 /* Broken markup and bytes that are not UTF-8 are recovered, not refused. */
 static void test_broken_markup(void **state)
 {
@@ -132,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_links_show_their_target),
         cmocka_unit_test(test_lists_and_tables),
         cmocka_unit_test(test_marks_and_node_types),
+        cmocka_unit_test(test_words_make_one_text_node),
         cmocka_unit_test(test_broken_markup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
