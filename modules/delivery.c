@@ -1,4 +1,18 @@
-/* delivery.c: the per-submission delivery protocol (see delivery.h). */
+/* delivery.c: the per-submission delivery protocol (see delivery.h).
+ *
+ * Each delivery walks these steps; every arrow is a tracker commit made
+ * before the call it announces or right after the answer it records:
+ *
+ *   start ──(jsm_key known)──────────────────────────────┐
+ *     │ record intent                                    │
+ *     ├─(found by the batch search) record adopted ─> LIST
+ *     └─> CREATE ─ok─> record created ─> UPLOAD <─missing─┘ (LIST)
+ *                                          │ record attaching
+ *                                          └─> ATTACH ─ok─> record delivered
+ *
+ * A step's failure is recorded (failed or parked, may_exist as the answer
+ * allows) and ends the delivery for this run; the next tick resumes from
+ * the tracker's state. */
 #define _POSIX_C_SOURCE 200809L
 #include "delivery.h"
 #include "attachments.h"
@@ -10,10 +24,40 @@
 
 #define MODULE "process_batch"
 
+typedef enum { STEP_START, STEP_CREATE, STEP_LIST, STEP_UPLOAD, STEP_ATTACH, STEP_DONE } step;
+
+struct wf_delivery {
+    wf_run *run;
+    char key[WF_KEY_HEX_LEN + 1];
+    char *source_id, *source_time;
+    int64_t source_time_us;
+    int attempts;                /* failed attempts before this run */
+    bool may_exist_before;       /* the tracker says a create may have landed */
+    bool must_list;              /* an attach may have landed: list before uploading */
+    char *jsm_key, *issue_id;    /* known, adopted or created */
+    char *found_key, *found_id;  /* what the batch search found */
+    bool searched_ok;            /* the batch search answered for this key */
+    bool search_failed;
+    wf_mapped mapped;
+    cJSON *dropped;              /* optional fields left out, for the manual-fix list */
+    char *checksum;
+    wf_attachment atts[WF_ATTACH_NFORMATS];
+    size_t natts;
+    wf_jsm_file files[WF_ATTACH_NFORMATS];
+    size_t nfiles;               /* the files this run uploads */
+    char **temp_ids;
+    size_t ntemp;
+    int create_tries;
+    bool attach_verified;        /* listed once after an attach answer that proved nothing */
+    step step;
+    bool in_call;
+};
+
 static const char *class_of(wf_err rc)
 {
     switch (rc) {
     case WF_ERR_JIRA_TEMPORARY:
+    case WF_ERR_JIRA_PROTOCOL:
     case WF_ERR_JIRA_UNREACHABLE: return "temporary";
     case WF_ERR_JIRA_REJECTED: return "user_fixable";
     case WF_ERR_JIRA_AUTH:
@@ -37,110 +81,6 @@ static wf_err record_failure(wf_run *run, const char *key, int attempts_before, 
     return WF_OK;
 }
 
-/* Finds the request that carries key in JSM. *jsm_key is NULL when none. */
-static wf_err find_by_key(wf_run *run, wf_jsm *jsm, const char *key, char **jsm_key, char **issue_id)
-{
-    char jql[256];
-    *jsm_key = *issue_id = NULL;
-    if (wf_fields_key_carrier(&run->fields, run->cfg->key_field) == WF_KEY_VIA_LABEL) {
-        char label[96];
-        wf_key_label(key, label, sizeof label);
-        snprintf(jql, sizeof jql, "labels = \"%s\" ORDER BY key ASC", label);
-    } else {
-        const char *num = strncmp(run->cfg->key_field, "customfield_", 12) == 0 ? run->cfg->key_field + 12 : NULL;
-        if (num) snprintf(jql, sizeof jql, "cf[%s] ~ \"%s\" ORDER BY key ASC", num, key);
-        else snprintf(jql, sizeof jql, "%s ~ \"%s\" ORDER BY key ASC", run->cfg->key_field, key);
-    }
-    cJSON *issues = NULL;
-    wf_err rc = wf_jsm_search(jsm, jql, "[\"labels\"]", &issues);
-    if (rc != WF_OK) return rc;
-    int n = cJSON_GetArraySize(issues);
-    if (n > 0) {
-        const cJSON *first = cJSON_GetArrayItem(issues, 0);
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(first, "key");
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(first, "id");
-        if (cJSON_IsString(k)) *jsm_key = strdup(k->valuestring);
-        if (cJSON_IsString(id)) *issue_id = strdup(id->valuestring);
-        if (n > 1)
-            wf_log_kv(run->log, MODULE, "WARN", "event", "duplicate_requests", "key", key, "adopted", *jsm_key,
-                      "hint", "run `wf2jsm reconcile` to list them", NULL);
-    }
-    cJSON_Delete(issues);
-    return WF_OK;
-}
-
-
-/* Uploads the attachments that are not on the request yet. With
- * must_list, the request's attachments are listed first (an earlier attach
- * call may have landed, or the request was adopted). */
-static wf_err deliver_attachments(wf_run *run, wf_jsm *jsm, const wf_submission *sub, const char *key,
-                                  const char *jsm_key, bool must_list, int attempts, const char *checksum)
-{
-    wf_attachment atts[WF_ATTACH_NFORMATS];
-    memset(atts, 0, sizeof atts);
-    wf_jsm_file files[WF_ATTACH_NFORMATS];
-    char **present = NULL, **temp_ids = NULL;
-    size_t npresent = 0, nfiles = 0;
-    wf_err rc = WF_OK;
-    bool want[WF_ATTACH_NFORMATS] = {run->cfg->attach_json, run->cfg->attach_csv};
-
-    if (must_list) {
-        rc = wf_jsm_list_attachments(jsm, jsm_key, &present, &npresent);
-        if (rc != WF_OK) goto failed;
-    }
-    for (int f = 0; f < WF_ATTACH_NFORMATS; f++) {
-        if (!want[f]) continue;
-        char name[96];
-        wf_attachment_filename(sub->id, (wf_attach_format)f, name, sizeof name);
-        bool there = false;
-        for (size_t i = 0; i < npresent; i++) there |= strcmp(present[i], name) == 0;
-        if (there) continue;
-        if ((rc = wf_attachment_render(sub, (wf_attach_format)f, &atts[nfiles])) != WF_OK) goto out;
-        files[nfiles] = (wf_jsm_file){atts[nfiles].filename, atts[nfiles].mime_type, atts[nfiles].data, atts[nfiles].len};
-        nfiles++;
-    }
-    if (nfiles > 0) {
-        if ((rc = wf_jsm_upload_temporary(jsm, files, nfiles, &temp_ids)) != WF_OK) goto failed;
-        /* From here on an attach call may land without us hearing back:
-         * recovery must list before it uploads again. */
-        if ((rc = wf_tracker_record_attaching(run->tracker, key)) != WF_OK) {
-            wf_run_fail(run, rc, wf_tracker_errmsg(run->tracker));
-            goto out;
-        }
-        if ((rc = wf_jsm_attach_temporary(jsm, jsm_key, temp_ids, nfiles, run->cfg->attach_public)) != WF_OK)
-            goto failed;
-        run->stats.attachments_uploaded += (int)nfiles;
-    }
-    if ((rc = wf_tracker_record_delivered(run->tracker, key, checksum)) != WF_OK) {
-        wf_run_fail(run, rc, wf_tracker_errmsg(run->tracker));
-        goto out;
-    }
-    run->stats.delivered++;
-    char nf[16];
-    snprintf(nf, sizeof nf, "%zu", nfiles);
-    wf_log_kv(run->log, MODULE, "INFO", "event", "delivered", "key", key, "id", sub->id, "jsm", jsm_key,
-              "attachments_uploaded", nf, NULL);
-    goto out;
-
-failed:
-    run->stats.attachments_failed += nfiles ? (int)nfiles : 1;
-    if (wf_run_is_fatal(rc)) {
-        wf_run_fail(run, rc, wf_jsm_last_error(jsm));
-    } else {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "%s%s", wf_jsm_last_error(jsm),
-                 rc == WF_ERR_JIRA_NOT_FOUND ? " (the request is gone from JSM: run `wf2jsm reconcile`)" : "");
-        wf_err rec = record_failure(run, key, attempts, rc == WF_ERR_JIRA_NOT_FOUND ? "user_fixable" : class_of(rc),
-                                    msg, true, false);
-        rc = rec;
-    }
-out:
-    for (size_t i = 0; i < nfiles; i++) wf_attachment_free(&atts[i]);
-    wf_jsm_free_names(present, npresent);
-    wf_jsm_free_names(temp_ids, nfiles);
-    return rc;
-}
-
 static void print_dry_run(const wf_submission *sub, const char *key, const wf_mapped *mapped, const wf_config *cfg)
 {
     char *fields = cJSON_PrintUnformatted(mapped->values);
@@ -157,105 +97,417 @@ static void print_dry_run(const wf_submission *sub, const char *key, const wf_ma
     free(fields);
 }
 
-/* Creates the request (or adopts the one an earlier, interrupted attempt
- * made), then its attachments. row is the tracker's row or NULL. */
-wf_err wf_deliver(wf_run *run, const wf_submission *sub, const char *key, const wf_tracker_row *row)
+void wf_delivery_free(wf_delivery *d)
 {
-    wf_mapped mapped = {0};
-    cJSON *dropped = cJSON_CreateArray();
-    char *jsm_key = NULL, *issue_id = NULL, *checksum = NULL;
-    int attempts = row ? row->attempts : 0;
-    bool may_exist_before = row && row->may_exist;
-    bool must_list = row && strcmp(row->state, "attaching") == 0;
-    wf_jsm *jsm = NULL;
-    wf_err rc;
+    if (!d) return;
+    free(d->source_id);
+    free(d->source_time);
+    free(d->jsm_key);
+    free(d->issue_id);
+    free(d->found_key);
+    free(d->found_id);
+    wf_mapped_free(&d->mapped);
+    cJSON_Delete(d->dropped);
+    free(d->checksum);
+    for (size_t i = 0; i < d->natts; i++) wf_attachment_free(&d->atts[i]);
+    wf_jsm_free_names(d->temp_ids, d->ntemp);
+    free(d);
+}
 
-    if (!dropped) return wf_run_fail(run, WF_ERR_NOMEM, "out of memory");
-    if ((rc = wf_map_submission(&run->mapping, &run->fields, sub, key, run->cfg->key_field, &mapped)) != WF_OK) {
-        wf_run_fail(run, rc, "out of memory while mapping");
-        goto out;
-    }
+wf_err wf_delivery_new(wf_run *run, const wf_submission *sub, const char *key, const wf_tracker_row *row,
+                       wf_delivery **out)
+{
+    *out = NULL;
+    wf_delivery *d = calloc(1, sizeof *d);
+    wf_err rc = WF_ERR_NOMEM;
+    if (!d) return wf_run_fail(run, rc, "out of memory");
+    d->run = run;
+    snprintf(d->key, sizeof d->key, "%s", key);
+    if ((rc = wf_map_submission(&run->mapping, &run->fields, sub, key, run->cfg->key_field, &d->mapped)) != WF_OK)
+        goto nomem;
     if (run->dry_run) {
-        print_dry_run(sub, key, &mapped, run->cfg);
-        goto out;
+        print_dry_run(sub, key, &d->mapped, run->cfg);
+        wf_delivery_free(d);
+        return WF_OK;
     }
-    if ((rc = wf_run_jsm(run, &jsm)) != WF_OK) { wf_run_fail(run, rc, run->fatal_msg); goto out; }
+    rc = WF_ERR_NOMEM;
+    if (!(d->dropped = cJSON_CreateArray()) || !(d->source_id = strdup(sub->id)) ||
+        !(d->source_time = strdup(sub->time_text ? sub->time_text : "")) ||
+        !(d->checksum = wf_mapped_checksum(d->mapped.values)))
+        goto nomem;
+    d->source_time_us = sub->time_us;
+    bool want[WF_ATTACH_NFORMATS] = {run->cfg->attach_json, run->cfg->attach_csv};
+    for (int f = 0; f < WF_ATTACH_NFORMATS; f++) {
+        if (!want[f]) continue;
+        if (wf_attachment_render(sub, (wf_attach_format)f, &d->atts[d->natts]) != WF_OK) goto nomem;
+        d->natts++;
+    }
+    if (row) {
+        d->attempts = row->attempts;
+        d->may_exist_before = row->may_exist;
+        d->must_list = strcmp(row->state, "created") != 0;
+        if (row->jsm_key && !(d->jsm_key = strdup(row->jsm_key))) goto nomem;
+        if (row->jsm_issue_id && !(d->issue_id = strdup(row->jsm_issue_id))) goto nomem;
+    }
+    *out = d;
+    return WF_OK;
+nomem:
+    wf_delivery_free(d);
+    return wf_run_fail(run, WF_ERR_NOMEM, "out of memory while mapping");
+}
 
-    if (row && row->jsm_key) {
-        jsm_key = strdup(row->jsm_key);
-        checksum = wf_mapped_checksum(mapped.values);
-        rc = deliver_attachments(run, jsm, sub, key, jsm_key, must_list || strcmp(row->state, "created") != 0,
-                                 attempts, checksum);
-        goto out;
-    }
+/* ---- the batched search -------------------------------------------------- */
 
-    if ((rc = wf_tracker_record_intent(run->tracker, key, sub->id, sub->time_text, sub->time_us, run->run_id)) != WF_OK) {
-        wf_run_fail(run, rc, wf_tracker_errmsg(run->tracker));
-        goto out;
-    }
-    for (size_t i = 0; i < mapped.nproblems; i++) {
-        if (mapped.problems[i].required) {
-            rc = record_failure(run, key, attempts, "user_fixable", mapped.problems[i].message, may_exist_before, true);
-            goto out;
+static bool would_create(const wf_delivery *d)
+{
+    return d && !d->jsm_key;
+}
+
+/* The key a found issue carries, matched against the batch's keys. */
+static wf_delivery *owner_of(wf_run *run, const cJSON *issue, wf_delivery **ds, size_t n, bool via_label)
+{
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(issue, "fields");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, via_label ? "labels" : run->cfg->key_field), *it;
+    for (size_t i = 0; i < n; i++) {
+        if (!would_create(ds[i])) continue;
+        if (via_label) {
+            char label[96];
+            wf_key_label(ds[i]->key, label, sizeof label);
+            cJSON_ArrayForEach(it, v)
+                if (cJSON_IsString(it) && strcmp(it->valuestring, label) == 0) return ds[i];
+        } else if (cJSON_IsString(v) && strstr(v->valuestring, ds[i]->key)) {
+            return ds[i];
         }
     }
-    if (may_exist_before) {
-        /* An earlier attempt may have created the request: look first. */
-        rc = find_by_key(run, jsm, key, &jsm_key, &issue_id);
-        if (rc != WF_OK) goto remote_failed;
-        if (jsm_key) {
-            if ((rc = wf_tracker_record_created(run->tracker, key, jsm_key, issue_id, run->run_id, true)) != WF_OK) {
-                wf_run_fail(run, rc, wf_tracker_errmsg(run->tracker));
-                goto out;
-            }
-            run->stats.adopted++;
-            wf_log_kv(run->log, MODULE, "INFO", "event", "adopted", "key", key, "jsm", jsm_key, NULL);
-            checksum = wf_mapped_checksum(mapped.values);
-            rc = deliver_attachments(run, jsm, sub, key, jsm_key, true, attempts, checksum);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < mapped.nproblems; i++) {
-        cJSON *fix = cJSON_CreateObject();
-        cJSON_AddStringToObject(fix, "field", mapped.problems[i].field_id);
-        cJSON_AddStringToObject(fix, "value", mapped.problems[i].value ? mapped.problems[i].value : "");
-        cJSON_AddStringToObject(fix, "message", mapped.problems[i].message);
-        cJSON_AddItemToArray(dropped, fix);
-    }
-    for (int tries = 0;; tries++) {
-        rc = wf_jsm_create_request(jsm, mapped.values, &jsm_key, &issue_id);
-        if (rc != WF_ERR_JIRA_REJECTED || tries > 0 || wf_jsm_last_maybe_sent(jsm)) break;
-        /* A refused optional field must not cost the whole ticket. */
-        if (!wf_drop_rejected_optional(run, &mapped, wf_jsm_last_field_errors(jsm), dropped)) break;
-    }
-    if (rc != WF_OK) goto remote_failed;
-    if ((rc = wf_tracker_record_created(run->tracker, key, jsm_key, issue_id, run->run_id, false)) != WF_OK) {
-        wf_run_fail(run, rc, wf_tracker_errmsg(run->tracker));
-        goto out;
-    }
-    run->stats.created++;
-    wf_log_kv(run->log, MODULE, "INFO", "event", "created", "key", key, "id", sub->id, "jsm", jsm_key, NULL);
-    if ((rc = wf_record_manual_fixes(run, key, jsm_key, dropped)) != WF_OK) goto out;
-    checksum = wf_mapped_checksum(mapped.values);
-    rc = deliver_attachments(run, jsm, sub, key, jsm_key, false, attempts, checksum);
-    goto out;
+    return NULL;
+}
 
-remote_failed:
-    if (wf_run_is_fatal(rc) || rc == WF_ERR_JIRA_NOT_FOUND) {
-        /* The rows are fine; the run is not. Put the row back as it was. */
-        if (!wf_jsm_last_maybe_sent(jsm)) wf_tracker_record_not_sent(run->tracker, key, may_exist_before);
-        wf_run_fail(run, rc == WF_ERR_JIRA_NOT_FOUND ? WF_ERR_JIRA_NOT_FOUND : rc, wf_jsm_last_error(jsm));
-        goto out;
+wf_err wf_deliveries_lookup(wf_run *run, wf_delivery **ds, size_t n, int *calls)
+{
+    *calls = 0;
+    size_t asking = 0;
+    for (size_t i = 0; i < n; i++) asking += would_create(ds[i]);
+    if (asking == 0) return WF_OK;
+    wf_jsm *jsm;
+    wf_err rc = wf_run_jsm(run, &jsm);
+    if (rc != WF_OK) return wf_run_fail(run, rc, run->fatal_msg);
+    bool via_label = wf_fields_key_carrier(&run->fields, run->cfg->key_field) == WF_KEY_VIA_LABEL;
+    /* 30 keys make a JQL of about 1.5 kB: well within what Jira takes. */
+    size_t cap = 64 + asking * (WF_KEY_HEX_LEN + 40) + (run->cfg->key_field ? asking * strlen(run->cfg->key_field) : 0);
+    char *jql = malloc(cap), fields[160];
+    if (!jql) return wf_run_fail(run, WF_ERR_NOMEM, "out of memory");
+    size_t pos = 0;
+    const char *num = !via_label && strncmp(run->cfg->key_field, "customfield_", 12) == 0 ? run->cfg->key_field + 12
+                                                                                          : NULL;
+    pos += (size_t)snprintf(jql + pos, cap - pos, "%s", via_label ? "labels in (" : "");
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!would_create(ds[i])) continue;
+        if (via_label) {
+            char label[96];
+            wf_key_label(ds[i]->key, label, sizeof label);
+            pos += (size_t)snprintf(jql + pos, cap - pos, "%s\"%s\"", first ? "" : ", ", label);
+        } else if (num) {
+            pos += (size_t)snprintf(jql + pos, cap - pos, "%scf[%s] ~ \"%s\"", first ? "" : " OR ", num, ds[i]->key);
+        } else {
+            pos += (size_t)snprintf(jql + pos, cap - pos, "%s%s ~ \"%s\"", first ? "" : " OR ", run->cfg->key_field,
+                                    ds[i]->key);
+        }
+        first = false;
+    }
+    snprintf(jql + pos, cap - pos, "%s ORDER BY key ASC", via_label ? ")" : "");
+    snprintf(fields, sizeof fields, "[\"%s\"]", via_label ? "labels" : run->cfg->key_field);
+    int before = run->stats.http_requests;
+    cJSON *issues = NULL;
+    rc = wf_jsm_search(jsm, jql, fields, &issues);
+    *calls = run->stats.http_requests - before;
+    free(jql);
+    if (rc != WF_OK) {
+        if (wf_run_is_fatal(rc)) return wf_run_fail(run, rc, wf_jsm_last_error(jsm));
+        /* Not knowing is no licence to create: the would-be creates wait
+         * for the next tick (nothing is recorded for rows never seen, so
+         * the cursor cannot move past them). */
+        char asked[16];
+        snprintf(asked, sizeof asked, "%zu", asking);
+        wf_log_kv(run->log, MODULE, "WARN", "event", "lookup_failed", "submissions", asked, "error",
+                  wf_jsm_last_error(jsm), "detail", "their creates wait for the next tick", NULL);
+        for (size_t i = 0; i < n; i++)
+            if (would_create(ds[i])) ds[i]->search_failed = true;
+        return WF_ERR_JIRA_TEMPORARY;
+    }
+    const cJSON *issue;
+    cJSON_ArrayForEach(issue, issues) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(issue, "key");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(issue, "id");
+        wf_delivery *d = cJSON_IsString(k) ? owner_of(run, issue, ds, n, via_label) : NULL;
+        if (!d) continue;
+        if (d->found_key) {
+            /* ORDER BY key: the first is kept, the others are reconcile's. */
+            wf_log_kv(run->log, MODULE, "WARN", "event", "duplicate_requests", "key", d->key, "adopted", d->found_key,
+                      "also", k->valuestring, "hint", "run `wf2jsm reconcile` to list them", NULL);
+            continue;
+        }
+        d->found_key = strdup(k->valuestring);
+        d->found_id = cJSON_IsString(id) ? strdup(id->valuestring) : NULL;
+    }
+    cJSON_Delete(issues);
+    for (size_t i = 0; i < n; i++)
+        if (would_create(ds[i])) ds[i]->searched_ok = true;
+    return WF_OK;
+}
+
+/* ---- the steps ---------------------------------------------------------- */
+
+static void advance(wf_delivery *d);
+
+/* Ends the delivery (for this run). */
+static void finish(wf_delivery *d)
+{
+    d->step = STEP_DONE;
+    if (d->run->on_progress) d->run->on_progress(&d->run->stats, d->run->progress_ctx);
+}
+
+static bool run_stopping(const wf_delivery *d)
+{
+    return d->run->fatal != WF_OK || (d->run->stop && *d->run->stop);
+}
+
+static void tracker_failed(wf_delivery *d)
+{
+    wf_run_fail(d->run, WF_ERR_TRACKER, wf_tracker_errmsg(d->run->tracker));
+    finish(d);
+}
+
+/* A failed call of the attachment steps. */
+static void attachments_failed(wf_delivery *d, const wf_jsm_result *res)
+{
+    wf_run *run = d->run;
+    run->stats.attachments_failed += d->nfiles ? (int)d->nfiles : 1;
+    if (wf_run_is_fatal(res->rc)) {
+        wf_run_fail(run, res->rc, res->error);
     } else {
-        bool required_rejected = rc == WF_ERR_JIRA_REJECTED;
-        rc = record_failure(run, key, attempts, class_of(rc), wf_jsm_last_error(jsm),
-                            may_exist_before || wf_jsm_last_maybe_sent(jsm), required_rejected);
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s%s", res->error,
+                 res->rc == WF_ERR_JIRA_NOT_FOUND ? " (the request is gone from JSM: run `wf2jsm reconcile`)" : "");
+        record_failure(run, d->key, d->attempts, res->rc == WF_ERR_JIRA_NOT_FOUND ? "user_fixable" : class_of(res->rc),
+                       msg, true, false);
     }
-out:
-    wf_mapped_free(&mapped);
-    cJSON_Delete(dropped);
-    free(jsm_key);
-    free(issue_id);
-    free(checksum);
-    return rc;
+    finish(d);
+}
+
+static void delivered(wf_delivery *d)
+{
+    wf_run *run = d->run;
+    if (wf_tracker_record_delivered(run->tracker, d->key, d->checksum) != WF_OK) return tracker_failed(d);
+    run->stats.delivered++;
+    char nf[16];
+    snprintf(nf, sizeof nf, "%zu", d->nfiles);
+    wf_log_kv(run->log, MODULE, "INFO", "event", "delivered", "key", d->key, "id", d->source_id, "jsm", d->jsm_key,
+              "attachments_uploaded", nf, NULL);
+    finish(d);
+}
+
+static void on_attached(wf_jsm_result *res, void *ctx)
+{
+    wf_delivery *d = ctx;
+    d->in_call = false;
+    if (res->rc == WF_OK) {
+        d->run->stats.attachments_uploaded += (int)d->nfiles;
+        return delivered(d);
+    }
+    if (res->maybe_sent && !d->attach_verified && !wf_run_is_fatal(res->rc) && !run_stopping(d)) {
+        /* The attach may have landed: look before anything is sent again.
+         * The attachment list, unlike search, is current at once. */
+        d->attach_verified = true;
+        wf_log_kv(d->run->log, MODULE, "WARN", "event", "attach_unconfirmed", "key", d->key, "jsm", d->jsm_key,
+                  "error", res->error, "detail", "listing the request's attachments before any resend", NULL);
+        d->step = STEP_LIST;
+        return advance(d);
+    }
+    attachments_failed(d, res);
+}
+
+static void on_uploaded(wf_jsm_result *res, void *ctx)
+{
+    wf_delivery *d = ctx;
+    d->in_call = false;
+    if (res->rc != WF_OK) return attachments_failed(d, res);
+    wf_jsm_free_names(d->temp_ids, d->ntemp);
+    d->temp_ids = res->names;
+    d->ntemp = res->nnames;
+    res->names = NULL;
+    res->nnames = 0;
+    /* From here on an attach call may land without us hearing back:
+     * recovery must list before it uploads again. */
+    if (wf_tracker_record_attaching(d->run->tracker, d->key) != WF_OK) return tracker_failed(d);
+    d->step = STEP_ATTACH;
+    advance(d);
+}
+
+static void on_listed(wf_jsm_result *res, void *ctx)
+{
+    wf_delivery *d = ctx;
+    d->in_call = false;
+    if (res->rc != WF_OK) return attachments_failed(d, res);
+    d->nfiles = 0;
+    for (size_t i = 0; i < d->natts; i++) {
+        bool there = false;
+        for (size_t j = 0; j < res->nnames; j++) there |= strcmp(res->names[j], d->atts[i].filename) == 0;
+        if (!there)
+            d->files[d->nfiles++] = (wf_jsm_file){d->atts[i].filename, d->atts[i].mime_type, d->atts[i].data,
+                                                  d->atts[i].len};
+    }
+    if (d->nfiles == 0) return delivered(d);
+    d->step = STEP_UPLOAD;
+    advance(d);
+}
+
+static void all_files(wf_delivery *d)
+{
+    d->nfiles = 0;
+    for (size_t i = 0; i < d->natts; i++)
+        d->files[d->nfiles++] = (wf_jsm_file){d->atts[i].filename, d->atts[i].mime_type, d->atts[i].data,
+                                              d->atts[i].len};
+}
+
+static void on_created(wf_jsm_result *res, void *ctx)
+{
+    wf_delivery *d = ctx;
+    wf_run *run = d->run;
+    d->in_call = false;
+    if (res->rc == WF_OK) {
+        d->jsm_key = res->issue_key;
+        d->issue_id = res->issue_id;
+        res->issue_key = res->issue_id = NULL;
+        if (wf_tracker_record_created(run->tracker, d->key, d->jsm_key, d->issue_id, run->run_id, false) != WF_OK)
+            return tracker_failed(d);
+        run->stats.created++;
+        wf_log_kv(run->log, MODULE, "INFO", "event", "created", "key", d->key, "id", d->source_id, "jsm", d->jsm_key,
+                  NULL);
+        if (wf_record_manual_fixes(run, d->key, d->jsm_key, d->dropped) != WF_OK) return finish(d);
+        all_files(d);
+        d->step = d->nfiles ? STEP_UPLOAD : STEP_DONE;
+        if (!d->nfiles) return delivered(d);
+        return advance(d);
+    }
+    if (res->rc == WF_ERR_JIRA_REJECTED && d->create_tries == 1 && !res->maybe_sent &&
+        wf_drop_rejected_optional(run, &d->mapped, res->field_errors, d->dropped)) {
+        /* A refused optional field must not cost the whole ticket. */
+        free(d->checksum);
+        d->checksum = wf_mapped_checksum(d->mapped.values);
+        return advance(d);
+    }
+    if (wf_run_is_fatal(res->rc) || res->rc == WF_ERR_JIRA_NOT_FOUND) {
+        /* The rows are fine; the run is not. Put the row back as it was. */
+        if (!res->maybe_sent) wf_tracker_record_not_sent(run->tracker, d->key, d->may_exist_before);
+        wf_run_fail(run, res->rc, res->error);
+    } else {
+        record_failure(run, d->key, d->attempts, class_of(res->rc), res->error, d->may_exist_before || res->maybe_sent,
+                       res->rc == WF_ERR_JIRA_REJECTED);
+    }
+    finish(d);
+}
+
+/* The create path's first step: intent, then adopt what the batch search
+ * found or create. */
+static void begin_create(wf_delivery *d)
+{
+    wf_run *run = d->run;
+    if (d->search_failed) {
+        /* Never seen rows stay unrecorded; known ones count a failed try. */
+        if (d->attempts > 0 || d->may_exist_before)
+            record_failure(run, d->key, d->attempts, "temporary", "the search before creating failed",
+                           d->may_exist_before, false);
+        else
+            run->stats.failed++;
+        return finish(d);
+    }
+    if (wf_tracker_record_intent(run->tracker, d->key, d->source_id, d->source_time, d->source_time_us,
+                                 run->run_id) != WF_OK)
+        return tracker_failed(d);
+    for (size_t i = 0; i < d->mapped.nproblems; i++) {
+        if (d->mapped.problems[i].required) {
+            record_failure(run, d->key, d->attempts, "user_fixable", d->mapped.problems[i].message,
+                           d->may_exist_before, true);
+            return finish(d);
+        }
+    }
+    if (d->found_key) {
+        d->jsm_key = d->found_key;
+        d->issue_id = d->found_id;
+        d->found_key = d->found_id = NULL;
+        if (wf_tracker_record_created(run->tracker, d->key, d->jsm_key, d->issue_id, run->run_id, true) != WF_OK)
+            return tracker_failed(d);
+        run->stats.adopted++;
+        wf_log_kv(run->log, MODULE, "INFO", "event", "adopted", "key", d->key, "jsm", d->jsm_key, NULL);
+        d->step = STEP_LIST;
+        return advance(d);
+    }
+    for (size_t i = 0; i < d->mapped.nproblems; i++) {
+        cJSON *fix = cJSON_CreateObject();
+        cJSON_AddStringToObject(fix, "field", d->mapped.problems[i].field_id);
+        cJSON_AddStringToObject(fix, "value", d->mapped.problems[i].value ? d->mapped.problems[i].value : "");
+        cJSON_AddStringToObject(fix, "message", d->mapped.problems[i].message);
+        cJSON_AddItemToArray(d->dropped, fix);
+    }
+    d->step = STEP_CREATE;
+    advance(d);
+}
+
+/* Sends the current step's call, unless the run is stopping: then the
+ * delivery ends here, its last step recorded, for the next run to resume. */
+static void advance(wf_delivery *d)
+{
+    wf_run *run = d->run;
+    if (d->step != STEP_START && run_stopping(d)) return finish(d);
+    switch (d->step) {
+    case STEP_START:
+        if (d->jsm_key) {
+            d->step = d->must_list ? STEP_LIST : STEP_UPLOAD;
+            if (!d->must_list) all_files(d);
+            return advance(d);
+        }
+        return begin_create(d);
+    case STEP_CREATE:
+        d->create_tries++;
+        d->in_call = true;
+        return wf_jsm_start_create(run->jsm, d->mapped.values, on_created, d);
+    case STEP_LIST:
+        d->in_call = true;
+        return wf_jsm_start_list_attachments(run->jsm, d->jsm_key, on_listed, d);
+    case STEP_UPLOAD:
+        if (d->nfiles == 0) return delivered(d);
+        d->in_call = true;
+        return wf_jsm_start_upload(run->jsm, d->files, d->nfiles, on_uploaded, d);
+    case STEP_ATTACH:
+        d->in_call = true;
+        return wf_jsm_start_attach(run->jsm, d->jsm_key, d->temp_ids, d->ntemp, run->cfg->attach_public, on_attached,
+                                   d);
+    case STEP_DONE:
+        return;
+    }
+}
+
+wf_err wf_deliveries_run(wf_run *run, wf_delivery **ds, size_t n)
+{
+    wf_jsm *jsm;
+    if (n == 0) return WF_OK;
+    wf_err rc = wf_run_jsm(run, &jsm);
+    if (rc != WF_OK) return wf_run_fail(run, rc, run->fatal_msg);
+    size_t next = 0;
+    for (;;) {
+        size_t active = 0;
+        for (size_t i = 0; i < next; i++) active += ds[i]->step != STEP_DONE;
+        /* Start in source order while the window has room: a delivery
+         * holds at most one call, so active deliveries bound the calls. */
+        while (next < n && !run_stopping(ds[next]) && (int)active < wf_jsm_figures(jsm).window) {
+            wf_delivery *d = ds[next++];
+            d->step = STEP_START;
+            advance(d);
+            active += d->step != STEP_DONE;
+        }
+        if (active == 0 && (next == n || run_stopping(ds[0]))) break;
+        wf_jsm_pump(jsm, 200);
+    }
+    return run->fatal;
 }

@@ -1,17 +1,47 @@
 /* delivery.h: the per-submission delivery protocol, fix forward, never
- * delete. It decides what to send next for one submission and records
+ * delete. For each submission it decides what to send next, and records
  * intent before and result after every remote step in the tracker
- * (docs/state-machine.md lists the states and what recovery does in each). */
+ * (docs/state-machine.md lists the states and what recovery does in each).
+ *
+ * One wf_delivery is one submission's state machine; its steps are calls
+ * started on the JSM client, so several submissions are in flight at once
+ * in one thread while each keeps its own order of steps. */
 #ifndef WF_DELIVERY_H
 #define WF_DELIVERY_H
 
+#include <stddef.h>
 #include "run.h"
 
-/* Delivers sub (key, tracker row row or NULL when never seen): creates the
- * request or adopts the one an earlier attempt made, then its attachments.
- * Row-level failures are recorded in the tracker and counted in run->stats
- * and WF_OK (or the row's error class) is returned; a whole-run error
- * (auth, unreachable, tracker, memory) sets run->fatal. */
-wf_err wf_deliver(wf_run *run, const wf_submission *sub, const char *key, const wf_tracker_row *row);
+typedef struct wf_delivery wf_delivery;
+
+/* Prepares the delivery of sub (key; its tracker row, or NULL when never
+ * seen): maps it and renders its attachments, so that sub need not outlive
+ * the call. In a dry run it prints what would be sent and sets *out to
+ * NULL. Returns WF_OK, or a whole-run error with run->fatal set (*out
+ * NULL). Free with wf_delivery_free(). */
+wf_err wf_delivery_new(wf_run *run, const wf_submission *sub, const char *key, const wf_tracker_row *row,
+                       wf_delivery **out);
+void wf_delivery_free(wf_delivery *d);
+
+/* Ask JSM before creating: one JQL search (labels in (...), or the
+ * SYNC_KEY_FIELD form joined with OR) for every delivery of ds that would
+ * create a request; those whose key a request already carries adopt it.
+ * Requests created in the last minutes may not be searchable yet, but those
+ * are in the tracker already, which is why rows it holds with a request are
+ * not asked about. *calls receives the number of HTTP calls it made (0
+ * when no delivery would create). A failed search leaves the would-be
+ * creates for the next tick (they are counted failed) and returns
+ * WF_ERR_JIRA_TEMPORARY (run->fatal not set: the other deliveries go on).
+ * Returns a whole-run error with run->fatal set, else WF_OK. */
+wf_err wf_deliveries_lookup(wf_run *run, wf_delivery **ds, size_t n, int *calls);
+
+/* Runs ds to the end of their steps, several at once (as many as the JSM
+ * client's adaptive window allows), starting them in the order given:
+ * the source order, so that a submission the tracker does not know yet is
+ * never behind one it has started. Row-level failures are recorded and
+ * counted; on a whole-run error or a stop signal no new submission starts,
+ * the ones in flight finish their step and record it. Returns WF_OK or the
+ * whole-run error with run->fatal set. */
+wf_err wf_deliveries_run(wf_run *run, wf_delivery **ds, size_t n);
 
 #endif

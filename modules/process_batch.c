@@ -18,6 +18,8 @@ typedef struct {
     int64_t skip_before_us;    /* rows older than this came from the retry query */
     int worked;                /* submissions that needed work this batch */
     bool columns_checked;
+    wf_delivery **work;        /* the batch's deliveries, in source order */
+    size_t nwork;
 } batch_state;
 
 static wf_err set_fatal(wf_run *run, wf_err rc, const char *msg)
@@ -93,9 +95,12 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
     if (update) {
         wf_replay_update_if_changed(run, sub, key, &row);
     } else if (work) {
+        /* Collected, not sent: the batch asks JSM about all of its
+         * would-be creates in one search, then delivers them together. */
         bs->worked++;
-        wf_deliver(run, sub, key, found ? &row : NULL);
-        if (run->on_progress) run->on_progress(&run->stats, run->progress_ctx);
+        wf_delivery *d = NULL;
+        if (wf_delivery_new(run, sub, key, found ? &row : NULL, &d) == WF_OK && d) bs->work[bs->nwork++] = d;
+        else if (run->dry_run && run->on_progress) run->on_progress(&run->stats, run->progress_ctx);
     }
     if (found) wf_tracker_row_free(&row);
     if (run->fatal != WF_OK) return WF_ROW_STOP;
@@ -108,6 +113,8 @@ stop:
 wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
 {
     batch_state bs = {.run = run};
+    if (!(bs.work = calloc((size_t)run->cfg->batch_size + 1, sizeof *bs.work)))
+        return set_fatal(run, WF_ERR_NOMEM, "out of memory");
     char err[1024];
     int64_t *times = NULL;
     size_t ntimes = 0;
@@ -124,15 +131,15 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
         if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
     }
     free(times);
-    if (run->fatal != WF_OK) return run->fatal;
-    if (bs.worked >= run->cfg->batch_size) {
-        *more = true;
-        return WF_OK;
-    }
+    if (run->fatal != WF_OK) goto deliver;
+    if (bs.worked >= run->cfg->batch_size) goto deliver;
     /* Every known row in the window may come back before the first new one,
      * so the limit makes room for all of them plus a full batch. */
     rc = wf_tracker_count_between(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us, &known);
-    if (rc != WF_OK) return set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
+    if (rc != WF_OK) {
+        set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
+        goto deliver;
+    }
     int seen_before = run->stats.seen;
     rc = wf_source_stream_window(run->source, from_us, to_us, known + run->cfg->batch_size, on_row, &bs,
                                  err, sizeof err);
@@ -145,7 +152,23 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
     snprintf(retried, sizeof retried, "%zu", ntimes);
     wf_log_kv(run->log, "fetch_submissions", run->fatal == WF_OK ? "INFO" : "ERROR", "event", "window",
               "from", from, "rows", rows, "retry_times", retried, "worked", worked, NULL);
+deliver:
+    /* What was collected before a whole-run error is dropped unsent: none
+     * of it has been recorded, and the next run reads it again. */
+    bool lookup_failed = false;
+    if (run->fatal == WF_OK && bs.nwork > 0) {
+        int lookup_calls = 0;
+        rc = wf_deliveries_lookup(run, bs.work, bs.nwork, &lookup_calls);
+        run->stats.lookup_calls += lookup_calls;
+        if (lookup_calls > 0) run->stats.lookups++;
+        lookup_failed = rc == WF_ERR_JIRA_TEMPORARY;
+        if (rc == WF_OK || lookup_failed) wf_deliveries_run(run, bs.work, bs.nwork);
+    }
+    for (size_t i = 0; i < bs.nwork; i++) wf_delivery_free(bs.work[i]);
+    free(bs.work);
     if (run->fatal != WF_OK) return run->fatal;
-    *more = bs.worked >= run->cfg->batch_size;
+    /* After a failed search the same rows would come back at once: the
+     * run ends here and the next tick asks again. */
+    *more = bs.worked >= run->cfg->batch_size && !lookup_failed;
     return WF_OK;
 }
