@@ -383,7 +383,10 @@ static int64_t start_ready(wf_http_engine *e)
                 if (!e->active[i]) { e->active[i] = req; break; }
             p->in_flight++;
             e->in_flight++;
-            if (e->stats && e->in_flight > e->stats->peak_in_flight) e->stats->peak_in_flight = e->in_flight;
+            if (e->stats) {
+                e->stats->in_flight = e->in_flight;
+                if (e->in_flight > e->stats->peak_in_flight) e->stats->peak_in_flight = e->in_flight;
+            }
         }
         req = next;
     }
@@ -476,6 +479,7 @@ int wf_http_pump(wf_http_engine *e, long max_wait_ms)
             if (e->active[i] == req) e->active[i] = NULL;
         e->in_flight--;
         if (e->stats) {
+            e->stats->in_flight = e->in_flight;
             e->stats->http_requests++;
             if (req->status == 429) e->stats->http_429++;
         }

@@ -20,6 +20,7 @@ typedef struct wf_run_stats {
     int garbled;               /* answers whose status or body could not be used */
     int lookups;               /* batches that asked JSM before creating */
     int lookup_calls;          /* HTTP calls those searches made */
+    int in_flight;             /* HTTP requests in flight right now (progress bar; not stored) */
     long duration_ms;
 } wf_run_stats;
 
