@@ -4,7 +4,8 @@
 #   make test       unit tests (cmocka), integration tests (real PostgreSQL, real
 #                   curl, the JSM test server) under ASan+UBSan, valgrind, contract
 #   make demo       the real job against a throwaway PostgreSQL and the test server
-#   make bench      median wall time of a tick with nothing new
+#   make bench      catch-up rate against a rate-limited JSM, client CPU and
+#                   RSS by backlog, and the no-op tick against its floor
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -85,7 +86,7 @@ test: deps bin/wf2jsm build/test/wf2jsm $(UNIT_TESTS)
 	@sh tests/run-all.sh
 
 bench: deps bin/wf2jsm
-	python3 tests/bench/noop_tick.py
+	python3 tests/bench/catch_up.py
 
 demo: deps bin/wf2jsm
 	sh setup/demo.sh

@@ -167,6 +167,8 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         rc = wf_process_batch(&run, window, to_us, &more);
         if (!catch_up) break;
     }
+    wf_err finished = wf_process_batch_finish(&run);
+    if (rc == WF_OK) rc = finished;
     run.stats.duration_ms = elapsed_ms(&start);
     if (bar.drawn_ms >= 0) {
         bar.drawn_ms = -1;

@@ -217,10 +217,10 @@ wf_err wf_deliveries_lookup(wf_run *run, wf_delivery **ds, size_t n, int *calls)
     }
     snprintf(jql + pos, cap - pos, "%s ORDER BY key ASC", via_label ? ")" : "");
     snprintf(fields, sizeof fields, "[\"%s\"]", via_label ? "labels" : run->cfg->key_field);
-    int before = run->stats.http_requests;
+    long before = wf_jsm_search_requests(jsm);
     cJSON *issues = NULL;
     rc = wf_jsm_search(jsm, jql, fields, &issues);
-    *calls = run->stats.http_requests - before;
+    *calls = (int)(wf_jsm_search_requests(jsm) - before);
     free(jql);
     if (rc != WF_OK) {
         if (wf_run_is_fatal(rc)) return wf_run_fail(run, rc, wf_jsm_last_error(jsm));
@@ -488,26 +488,111 @@ static void advance(wf_delivery *d)
     }
 }
 
-wf_err wf_deliveries_run(wf_run *run, wf_delivery **ds, size_t n)
+/* ---- the pipeline --------------------------------------------------------- */
+
+typedef struct wf_pipeline {
+    wf_delivery **ds;        /* in start order; [0, next) started */
+    size_t n, cap, next;
+} wf_pipeline;
+
+static wf_pipeline *pipeline_of(wf_run *run)
 {
+    if (!run->pipeline) run->pipeline = calloc(1, sizeof *run->pipeline);
+    return run->pipeline;
+}
+
+wf_err wf_pipeline_add(wf_run *run, wf_delivery **ds, size_t n)
+{
+    wf_pipeline *p = pipeline_of(run);
+    if (p && p->n + n > p->cap) {
+        size_t cap = (p->n + n) * 2;
+        wf_delivery **nd = realloc(p->ds, cap * sizeof *nd);
+        if (nd) {
+            p->ds = nd;
+            p->cap = cap;
+        }
+    }
+    if (!p || p->n + n > p->cap) {
+        for (size_t i = 0; i < n; i++) wf_delivery_free(ds[i]);
+        return wf_run_fail(run, WF_ERR_NOMEM, "out of memory");
+    }
+    memcpy(p->ds + p->n, ds, n * sizeof *ds);
+    p->n += n;
+    return WF_OK;
+}
+
+bool wf_pipeline_holds(const wf_run *run, const char *key)
+{
+    const wf_pipeline *p = run->pipeline;
+    for (size_t i = 0; p && i < p->n; i++)
+        if (p->ds[i]->step != STEP_DONE && strcmp(p->ds[i]->key, key) == 0) return true;
+    return false;
+}
+
+size_t wf_pipeline_size(const wf_run *run)
+{
+    return run->pipeline ? run->pipeline->n : 0;
+}
+
+int64_t wf_pipeline_newest_us(const wf_run *run)
+{
+    int64_t newest = INT64_MIN;
+    const wf_pipeline *p = run->pipeline;
+    for (size_t i = 0; p && i < p->n; i++)
+        if (p->ds[i]->source_time_us > newest) newest = p->ds[i]->source_time_us;
+    return newest;
+}
+
+/* Frees the finished deliveries, keeping the order of the others: memory
+ * stays one batch or two whatever the backlog. */
+static void compact(wf_pipeline *p)
+{
+    size_t w = 0, started = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        wf_delivery *d = p->ds[i];
+        if (i < p->next && d->step == STEP_DONE) {
+            wf_delivery_free(d);
+            continue;
+        }
+        if (i < p->next) started++;
+        p->ds[w++] = d;
+    }
+    p->n = w;
+    p->next = started;
+}
+
+wf_err wf_pipeline_drive(wf_run *run, size_t until_below)
+{
+    wf_pipeline *p = run->pipeline;
+    if (!p || p->n == 0) return run->fatal;
     wf_jsm *jsm;
-    if (n == 0) return WF_OK;
     wf_err rc = wf_run_jsm(run, &jsm);
     if (rc != WF_OK) return wf_run_fail(run, rc, run->fatal_msg);
-    size_t next = 0;
     for (;;) {
-        size_t active = 0;
-        for (size_t i = 0; i < next; i++) active += ds[i]->step != STEP_DONE;
+        compact(p);
+        if (p->n < until_below || p->n == 0) break;
+        bool stopping = run->fatal != WF_OK || (run->stop && *run->stop);
         /* Start in source order while the window has room: a delivery
          * holds at most one call, so active deliveries bound the calls. */
-        while (next < n && !run_stopping(ds[next]) && (int)active < wf_jsm_figures(jsm).window) {
-            wf_delivery *d = ds[next++];
+        while (p->next < p->n && !stopping && (int)p->next < wf_jsm_figures(jsm).window) {
+            wf_delivery *d = p->ds[p->next++];
             d->step = STEP_START;
             advance(d);
-            active += d->step != STEP_DONE;
+            stopping = run->fatal != WF_OK || (run->stop && *run->stop);
+            if (d->step == STEP_DONE) compact(p);
         }
-        if (active == 0 && (next == n || run_stopping(ds[0]))) break;
+        if (p->next == 0 && (p->n == 0 || stopping)) break;
         wf_jsm_pump(jsm, 200);
     }
     return run->fatal;
+}
+
+void wf_pipeline_free(wf_run *run)
+{
+    wf_pipeline *p = run->pipeline;
+    if (!p) return;
+    for (size_t i = 0; i < p->n; i++) wf_delivery_free(p->ds[i]);
+    free(p->ds);
+    free(p);
+    run->pipeline = NULL;
 }

@@ -9,7 +9,9 @@
 #ifndef WF_DELIVERY_H
 #define WF_DELIVERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "run.h"
 
 typedef struct wf_delivery wf_delivery;
@@ -35,13 +37,37 @@ void wf_delivery_free(wf_delivery *d);
  * Returns a whole-run error with run->fatal set, else WF_OK. */
 wf_err wf_deliveries_lookup(wf_run *run, wf_delivery **ds, size_t n, int *calls);
 
-/* Runs ds to the end of their steps, several at once (as many as the JSM
- * client's adaptive window allows), starting them in the order given:
- * the source order, so that a submission the tracker does not know yet is
- * never behind one it has started. Row-level failures are recorded and
- * counted; on a whole-run error or a stop signal no new submission starts,
- * the ones in flight finish their step and record it. Returns WF_OK or the
- * whole-run error with run->fatal set. */
-wf_err wf_deliveries_run(wf_run *run, wf_delivery **ds, size_t n);
+/* ---- the pipeline: the run's deliveries in flight ------------------------
+
+ * Deliveries are started in the order they are added (the source order, so
+ * that a submission the tracker does not know yet is never behind one it
+ * has started), several at once: as many as the JSM client's adaptive
+ * window allows. A batch driver adds a batch and drives until fewer than a
+ * batch remain, so that it reads and looks up the next batch while the
+ * last ones are still in flight. */
+
+/* Takes ds (ownership: freed once finished). Returns WF_ERR_NOMEM with
+ * run->fatal set (ds freed). */
+wf_err wf_pipeline_add(wf_run *run, wf_delivery **ds, size_t n);
+
+/* Whether a delivery of key is in the pipeline and not finished. */
+bool wf_pipeline_holds(const wf_run *run, const char *key);
+
+/* Deliveries in the pipeline (started or not, not yet freed). */
+size_t wf_pipeline_size(const wf_run *run);
+
+/* The newest source time in the pipeline, INT64_MIN when empty. */
+int64_t wf_pipeline_newest_us(const wf_run *run);
+
+/* Starts and moves deliveries along until fewer than until_below are left
+ * (0: all finished). Row-level failures are recorded and counted; on a
+ * whole-run error or a stop signal no new delivery starts, the ones in
+ * flight finish their step and record it, and the unstarted ones are left
+ * (they are not in the tracker; the next run reads them again). Returns
+ * run->fatal. */
+wf_err wf_pipeline_drive(wf_run *run, size_t until_below);
+
+/* Frees the pipeline and what is left in it. NULL-safe. */
+void wf_pipeline_free(wf_run *run);
 
 #endif

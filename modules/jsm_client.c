@@ -26,6 +26,7 @@ struct wf_jsm {
     long budget_left_ms;
     unsigned int rng;
     struct jsm_call *deferred;   /* finished without being sent; reported by the next pump */
+    long search_requests;        /* tries of searches so far */
     /* about the last blocking call */
     char error[1024];
     long status;
@@ -266,6 +267,7 @@ static void on_attempt(wf_http_req *req, void *ctx)
     bool writes = !call->repeatable;
     call->res.status = req->status;
     call->res.error[0] = '\0';
+    if (strcmp(call->op, "search") == 0) jsm->search_requests++;
     if (req->result != CURLE_OK) {
         int nothing_sent = curl_nothing_sent(req->result);
         if (!nothing_sent) call->res.maybe_sent = true;
@@ -434,6 +436,11 @@ int wf_jsm_pump(wf_jsm *jsm, long max_wait_ms)
     }
     int left = wf_http_pump(jsm->engine, deferred ? 0 : max_wait_ms);
     return left + (jsm->deferred ? 1 : 0);
+}
+
+long wf_jsm_search_requests(const wf_jsm *jsm)
+{
+    return jsm ? jsm->search_requests : 0;
 }
 
 wf_http_figures wf_jsm_figures(const wf_jsm *jsm)

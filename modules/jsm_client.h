@@ -123,6 +123,9 @@ void wf_jsm_start_list_attachments(wf_jsm *jsm, const char *issue_key, wf_jsm_do
  * under way. Never fails. */
 int wf_jsm_pump(wf_jsm *jsm, long max_wait_ms);
 
+/* HTTP requests the searches have made so far (pages and retries). */
+long wf_jsm_search_requests(const wf_jsm *jsm);
+
 /* The engine's figures now (in flight, queued, window). */
 wf_http_figures wf_jsm_figures(const wf_jsm *jsm);
 

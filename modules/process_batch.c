@@ -20,6 +20,7 @@ typedef struct {
     bool columns_checked;
     wf_delivery **work;        /* the batch's deliveries, in source order */
     size_t nwork;
+    int64_t newest_in_flight_us;  /* of the last batches' deliveries still in the pipeline */
 } batch_state;
 
 static wf_err set_fatal(wf_run *run, wf_err rc, const char *msg)
@@ -68,12 +69,14 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
         wf_err rc = wf_mapping_check_columns(&run->mapping, (const char *const *)sub->names, sub->ncols, err, sizeof err);
         if (rc != WF_OK && run->mapping_ready) { set_fatal(run, rc, err); return WF_ROW_STOP; }
     }
-    run->stats.seen++;
     wf_err rc = run->hasher ? WF_OK : wf_key_hasher_new(&run->hasher);
     if (rc != WF_OK) { set_fatal(run, rc, "libcrypto has no SHA-256"); return WF_ROW_STOP; }
     rc = wf_key_compute_with(run->hasher, sub, (const char *const *)run->cfg->key_columns, run->cfg->n_key_columns, key,
                                err, sizeof err);
     if (rc != WF_OK) { set_fatal(run, rc, err); return WF_ROW_STOP; }
+    /* Read again while its delivery is still in flight from the last batch. */
+    if (wf_pipeline_holds(run, key)) return WF_ROW_NEXT;
+    run->stats.seen++;
 
     wf_tracker_row row;
     bool found = false;
@@ -82,6 +85,13 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
         return WF_ROW_STOP;
     }
     bool work = !found || needs_work(run, &row);
+    /* A row that committed late, older than what is in flight by more than
+     * SYNC_LOOKBACK: taking it now could let the cursor pass it before it is
+     * recorded. A run that read the batches one after the other would not
+     * have seen it either (see "The cursor guarantee"). */
+    if (work && !found && bs->newest_in_flight_us != INT64_MIN &&
+        sub->time_us < bs->newest_in_flight_us - (int64_t)run->cfg->lookback_seconds * 1000000)
+        work = false;
     bool update = !work && run->update_changed && strcmp(row.state, "delivered") == 0 && row.jsm_key;
     if (work || update) {
         if (!run->mapping_ready) {
@@ -115,6 +125,7 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
     batch_state bs = {.run = run};
     if (!(bs.work = calloc((size_t)run->cfg->batch_size + 1, sizeof *bs.work)))
         return set_fatal(run, WF_ERR_NOMEM, "out of memory");
+    bs.newest_in_flight_us = wf_pipeline_newest_us(run);
     char err[1024];
     int64_t *times = NULL;
     size_t ntimes = 0;
@@ -141,8 +152,9 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
         goto deliver;
     }
     int seen_before = run->stats.seen;
-    rc = wf_source_stream_window(run->source, from_us, to_us, known + run->cfg->batch_size, on_row, &bs,
-                                 err, sizeof err);
+    /* ... and for the rows of the last batch still waiting in the pipeline. */
+    rc = wf_source_stream_window(run->source, from_us, to_us,
+                                 known + run->cfg->batch_size + (long)wf_pipeline_size(run), on_row, &bs, err, sizeof err);
     if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
     char from[48], rows[16], worked[16], retried[16];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
@@ -162,13 +174,28 @@ deliver:
         run->stats.lookup_calls += lookup_calls;
         if (lookup_calls > 0) run->stats.lookups++;
         lookup_failed = rc == WF_ERR_JIRA_TEMPORARY;
-        if (rc == WF_OK || lookup_failed) wf_deliveries_run(run, bs.work, bs.nwork);
+        if (rc == WF_OK || lookup_failed) {
+            if (wf_pipeline_add(run, bs.work, bs.nwork) == WF_OK) bs.nwork = 0;
+        }
     }
     for (size_t i = 0; i < bs.nwork; i++) wf_delivery_free(bs.work[i]);
     free(bs.work);
-    if (run->fatal != WF_OK) return run->fatal;
     /* After a failed search the same rows would come back at once: the
      * run ends here and the next tick asks again. */
-    *more = bs.worked >= run->cfg->batch_size && !lookup_failed;
+    *more = run->fatal == WF_OK && bs.worked >= run->cfg->batch_size && !lookup_failed;
+    /* With more to come, a batch's worth stays in flight while the next
+     * batch is read and looked up; the last batch is driven to the end. */
+    wf_pipeline_drive(run, *more ? (size_t)run->cfg->batch_size : 0);
+    if (run->fatal != WF_OK) {
+        *more = false;
+        return run->fatal;
+    }
     return WF_OK;
+}
+
+wf_err wf_process_batch_finish(wf_run *run)
+{
+    wf_err rc = wf_pipeline_drive(run, 0);
+    wf_pipeline_free(run);
+    return rc;
 }

@@ -21,6 +21,8 @@
 #include "tracker.h"
 #include "unique_key.h"
 
+struct wf_pipeline;
+
 typedef struct wf_run {
     const wf_config *cfg;
     wf_log *log;
@@ -43,6 +45,9 @@ typedef struct wf_run {
     bool mapping_ready;
     wf_field_list fields;
     wf_mapping mapping;
+
+    /* the deliveries in flight across batches (delivery.h) */
+    struct wf_pipeline *pipeline;
 
     /* the error that stopped the run, if any */
     wf_err fatal;

@@ -20,7 +20,7 @@ Test admin API (no auth, JSON bodies, never counted in the stats):
                               ?include_deleted=1 lists deleted requests too
   GET    /_admin/stats        {"calls": {kind: n}, "total_calls": n, "connections": n,
                               "rate_limited": n, "first_call_ms": t, "last_call_ms": t,
-                              "in_flight_peak": n}
+                              "in_flight_peak": n, "spans_ms": {kind: [first, last]}}
   POST   /_admin/stats/reset  zero the stats
   POST   /_admin/config       merge {"search_lag_ms": int, "forbid": bool,
                               "fields": [RequestTypeFieldDTO...], "service_desk_exists":
@@ -236,6 +236,7 @@ class State:
         self.connections = 0
         self.rate_limited = 0
         self.first_call_ms = self.last_call_ms = None
+        self.spans = {}
         self.in_flight = self.in_flight_peak = 0
 
     def take_token(self, key):
@@ -1146,7 +1147,7 @@ def admin_stats(data, query):
     return 200, {"calls": dict(STATE.calls), "total_calls": STATE.total_calls,
                  "connections": STATE.connections, "rate_limited": STATE.rate_limited,
                  "first_call_ms": STATE.first_call_ms, "last_call_ms": STATE.last_call_ms,
-                 "in_flight_peak": STATE.in_flight_peak}
+                 "in_flight_peak": STATE.in_flight_peak, "spans_ms": dict(STATE.spans)}
 
 
 def admin_stats_reset(data, query):
@@ -1356,6 +1357,7 @@ class Handler(BaseHTTPRequestHandler):
             STATE.last_call_ms = stamp
             if route:
                 STATE.calls[route.kind] += 1
+                STATE.spans[route.kind] = [STATE.spans.get(route.kind, [stamp])[0], stamp]
             within, self.rl_headers = STATE.take_token((self.command, route.kind if route else "none"))
             STATE.rate_limited += not within
             delay, rule = STATE.faults.pick(route.kind) if route and within else (0, None)

@@ -143,3 +143,8 @@ def test_rate_limited_server_is_paced_not_hammered(world):
     runs = env.tracker("SELECT http_requests, peak_in_flight, http_429 FROM runs ORDER BY id DESC LIMIT 1")[0]
     assert runs[0] == calls and runs[1] >= 2, runs
     assert re.search(r"\d+ HTTP requests \([\d.]+/s, \d+ answered 429, peak \d+ in flight\)", p.stdout), p.stdout
+
+
+# Under memcheck too: the engine's concurrent path, pacing and the garbled path.
+test_a_garbled_body_is_escaped_in_the_log.valgrind = True
+test_rate_limited_server_is_paced_not_hammered.valgrind = True
