@@ -44,6 +44,8 @@ struct wf_http_engine {
     int64_t last_shrink_us;
     int64_t global_blocked_until_us;
     wf_http_req **active;                   /* in flight, max_window slots */
+    CURL **idle;                            /* easy handles kept for reuse, at most max_window */
+    int nidle;
     pacer pacers[MAX_PACERS];
     size_t npacers;
     uint64_t seq;
@@ -85,7 +87,9 @@ wf_err wf_http_engine_new(const wf_config *cfg, wf_run_stats *stats, const volat
     e->stop = stop;
     e->max_window = cfg->max_in_flight > 0 ? cfg->max_in_flight : 1;
     e->window = e->max_window < START_WINDOW ? e->max_window : START_WINDOW;
-    if (!(e->active = calloc((size_t)e->max_window, sizeof *e->active))) {
+    e->idle = calloc((size_t)e->max_window, sizeof *e->idle);
+    if (!e->idle || !(e->active = calloc((size_t)e->max_window, sizeof *e->active))) {
+        free(e->idle);
         curl_multi_cleanup(e->multi);
         curl_global_cleanup();
         free(e);
@@ -98,11 +102,18 @@ wf_err wf_http_engine_new(const wf_config *cfg, wf_run_stats *stats, const volat
     return WF_OK;
 }
 
+/* Easy handles are kept and reset rather than made anew for every
+ * request: memory stays that of the window whatever the backlog. */
 static void finish_transfer(wf_http_engine *e, wf_http_req *req)
 {
     if (req->easy) {
         curl_multi_remove_handle(e->multi, req->easy);
-        curl_easy_cleanup(req->easy);
+        if (e->nidle < e->max_window) {
+            curl_easy_reset(req->easy);
+            e->idle[e->nidle++] = req->easy;
+        } else {
+            curl_easy_cleanup(req->easy);
+        }
         req->easy = NULL;
     }
     curl_mime_free(req->mime);
@@ -116,6 +127,8 @@ void wf_http_engine_free(wf_http_engine *e)
      * callbacks: the caller is going away. */
     for (int i = 0; i < e->max_window; i++)
         if (e->active[i]) finish_transfer(e, e->active[i]);
+    for (int i = 0; i < e->nidle; i++) curl_easy_cleanup(e->idle[i]);
+    free(e->idle);
     free(e->active);
     curl_multi_cleanup(e->multi);
     curl_global_cleanup();
@@ -240,7 +253,7 @@ static curl_mime *build_mime(CURL *c, const wf_http_file *files, size_t n)
 static bool start_transfer(wf_http_engine *e, wf_http_req *req)
 {
     const wf_config *cfg = e->cfg;
-    CURL *c = curl_easy_init();
+    CURL *c = e->nidle > 0 ? e->idle[--e->nidle] : curl_easy_init();
     if (!c) return false;
     req->easy = c;
     curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)req);
