@@ -27,6 +27,7 @@ struct wf_jsm {
     unsigned int rng;
     struct jsm_call *deferred;   /* finished without being sent; reported by the next pump */
     long search_requests;        /* tries of searches so far */
+    int64_t waits_until_us;      /* the latest retry scheduled so far (budget accounting) */
     /* about the last blocking call */
     char error[1024];
     long status;
@@ -337,12 +338,19 @@ static void on_attempt(wf_http_req *req, void *ctx)
         }
     }
     if (wait_ms < 0 || call->try + 1 >= MAX_TRIES_PER_CALL || (jsm->stop && *jsm->stop)) goto report;
-    if (wait_ms > jsm->budget_left_ms) {
+    /* Waits that overlap (several calls answered 429 together) cost the
+     * run's budget once: only the time a wait adds beyond the ones already
+     * scheduled is taken from it. */
+    int64_t now = wf_http_now_us(), until = now + (int64_t)wait_ms * 1000;
+    int64_t from = jsm->waits_until_us > now ? jsm->waits_until_us : now;
+    long cost = until > from ? (long)((until - from) / 1000) : 0;
+    if (cost > jsm->budget_left_ms) {
         append_error(call, "; retry budget of this run used up (SYNC_RETRY_BUDGET)");
         goto report;
     }
     log_call(call, "WARN", "retry");
-    jsm->budget_left_ms -= wait_ms;
+    jsm->budget_left_ms -= cost;
+    if (until > jsm->waits_until_us) jsm->waits_until_us = until;
     if (jsm->stats) jsm->stats->retries++;
     call->try++;
     call->res.maybe_sent = false;
