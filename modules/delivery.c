@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "delivery.h"
 #include "attachments.h"
+#include "customers.h"
 #include "manual_fixes.h"
 
 #include <stdio.h>
@@ -48,6 +49,8 @@ struct wf_delivery {
     char **temp_ids;
     size_t ntemp;
     int create_tries;
+    wf_submission sub;           /* a copy, for the customer look-up before creating */
+    wf_customer customer;        /* who reports the request (customers.h) */
     bool attach_verified;        /* listed once after an attach answer that proved nothing */
     step step;
     bool in_call;
@@ -97,9 +100,38 @@ static void print_dry_run(const wf_submission *sub, const char *key, const wf_ma
     free(fields);
 }
 
+/* A deep copy of sub's columns; false when out of memory (then what was
+ * copied is freed by sub_free). */
+static bool sub_copy(wf_submission *to, const wf_submission *from)
+{
+    char **names = calloc(from->ncols + 1, sizeof *names), **values = calloc(from->ncols + 1, sizeof *values);
+    to->names = (const char *const *)names;
+    to->values = (const char *const *)values;
+    to->ncols = names && values ? from->ncols : 0;
+    for (size_t i = 0; i < to->ncols; i++) {
+        if (!(names[i] = strdup(from->names[i]))) return false;
+        if (from->values[i] && !(values[i] = strdup(from->values[i]))) return false;
+    }
+    to->time_us = from->time_us;
+    return names && values;
+}
+
+static void sub_free(wf_submission *sub)
+{
+    for (size_t i = 0; i < sub->ncols; i++) {
+        free((char *)sub->names[i]);
+        free((char *)sub->values[i]);
+    }
+    free((void *)sub->names);
+    free((void *)sub->values);
+    memset(sub, 0, sizeof *sub);
+}
+
 void wf_delivery_free(wf_delivery *d)
 {
     if (!d) return;
+    sub_free(&d->sub);
+    wf_customer_free(&d->customer);
     free(d->source_id);
     free(d->source_time);
     free(d->jsm_key);
@@ -136,6 +168,9 @@ wf_err wf_delivery_new(wf_run *run, const wf_submission *sub, const char *key, c
         !(d->checksum = wf_mapped_checksum(d->mapped.values)))
         goto nomem;
     d->source_time_us = sub->time_us;
+    if (!sub_copy(&d->sub, sub)) goto nomem;
+    d->sub.id = d->source_id;
+    d->sub.time_text = d->source_time;
     bool want[WF_ATTACH_NFORMATS] = {run->cfg->attach_json, run->cfg->attach_csv};
     for (int f = 0; f < WF_ATTACH_NFORMATS; f++) {
         if (!want[f]) continue;
@@ -379,6 +414,10 @@ static void on_created(wf_jsm_result *res, void *ctx)
         d->jsm_key = res->issue_key;
         d->issue_id = res->issue_id;
         res->issue_key = res->issue_id = NULL;
+        if (wf_customer_add_fix(&d->customer, d->dropped) != 0) {
+            wf_run_fail(run, WF_ERR_NOMEM, "out of memory");
+            return finish(d);
+        }
         if (wf_tracker_record_created(run->tracker, d->key, d->jsm_key, d->issue_id, run->run_id, false) != WF_OK)
             return tracker_failed(d);
         run->stats.created++;
@@ -390,6 +429,9 @@ static void on_created(wf_jsm_result *res, void *ctx)
         if (!d->nfiles) return delivered(d);
         return advance(d);
     }
+    if (res->rc == WF_ERR_JIRA_REJECTED && d->create_tries == 1 && !res->maybe_sent &&
+        wf_customer_refused_by(&d->customer, run->tracker, run->cfg, res->field_errors, res->error))
+        return advance(d);   /* again, reported by the job's account */
     if (res->rc == WF_ERR_JIRA_REJECTED && d->create_tries == 1 && !res->maybe_sent &&
         wf_drop_rejected_optional(run, &d->mapped, res->field_errors, d->dropped)) {
         /* A refused optional field must not cost the whole ticket. */
@@ -450,6 +492,19 @@ static void begin_create(wf_delivery *d)
         cJSON_AddStringToObject(fix, "message", d->mapped.problems[i].message);
         cJSON_AddItemToArray(d->dropped, fix);
     }
+    /* The submitter reports the request when they can be found or made a
+     * customer (modules/customers.c); otherwise the job's account does.
+     * The look-up's calls block this one delivery's start; the others in
+     * flight move on meanwhile. */
+    char customer_err[1024];
+    wf_err rc = wf_customer_resolve(run->jsm, run->tracker, run->cfg, run->log, &d->sub, &d->customer, customer_err,
+                                    sizeof customer_err);
+    if (rc != WF_OK) {
+        wf_tracker_record_not_sent(run->tracker, d->key, d->may_exist_before);
+        if (wf_err_stops_run(rc)) wf_run_fail(run, rc, customer_err);
+        else record_failure(run, d->key, d->attempts, class_of(rc), customer_err, d->may_exist_before, false);
+        return finish(d);
+    }
     d->step = STEP_CREATE;
     advance(d);
 }
@@ -471,7 +526,7 @@ static void advance(wf_delivery *d)
     case STEP_CREATE:
         d->create_tries++;
         d->in_call = true;
-        return wf_jsm_start_create(run->jsm, d->mapped.values, on_created, d);
+        return wf_jsm_start_create(run->jsm, d->mapped.values, d->customer.account_id, on_created, d);
     case STEP_LIST:
         d->in_call = true;
         return wf_jsm_start_list_attachments(run->jsm, d->jsm_key, on_listed, d);

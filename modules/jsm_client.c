@@ -46,6 +46,7 @@ typedef struct {
     const wf_jsm_file *files; /* multipart body: one "file" part each, or NULL */
     size_t nfiles;
     bool xsrf_no_check;      /* X-Atlassian-Token: no-check */
+    bool experimental;       /* X-ExperimentalApi: opt-in (JSM's experimental endpoints refuse calls without it) */
     bool repeatable;         /* safe to send again after it may have arrived */
 } http_call;
 
@@ -211,7 +212,7 @@ static void log_call(jsm_call *call, const char *level, const char *outcome)
     snprintf(tries, sizeof tries, "%d", call->try + 1);
     snprintf(latency, sizeof latency, "%ld", call->req.latency_ms);
     wf_log_kv(call->jsm->log, "create_jira_tickets", level, "event", "http", "op", call->op, "method", call->method,
-              "path", call->path, "status", status, "try", tries, "ms", latency, "outcome", outcome,
+              "path", call->path, "status", status, "try", tries, "duration_ms", latency, "outcome", outcome,
               outcome && strcmp(outcome, "ok") ? "error" : NULL, call->res.error, NULL);
 }
 
@@ -383,6 +384,7 @@ static jsm_call *call_new(wf_jsm *jsm, const http_call *spec, read_fn read, wf_j
     call->headers = h;
     if (h && spec->json) h = curl_slist_append(call->headers, "Content-Type: application/json");
     if (h && spec->xsrf_no_check) h = curl_slist_append(call->headers, "X-Atlassian-Token: no-check");
+    if (h && spec->experimental) h = curl_slist_append(call->headers, "X-ExperimentalApi: opt-in");
     if (!h || (spec->json && !(call->json = strdup(spec->json)))) {
         call_free(call);
         return NULL;
@@ -606,13 +608,15 @@ static wf_err read_create(wf_jsm *jsm, jsm_call *call)
     return WF_ERR_JIRA_PROTOCOL;
 }
 
-void wf_jsm_start_create(wf_jsm *jsm, const cJSON *field_values, wf_jsm_done_fn done, void *ctx)
+void wf_jsm_start_create(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of, wf_jsm_done_fn done,
+                         void *ctx)
 {
     cJSON *body = cJSON_CreateObject();
     char *json = NULL;
     if (!body || !cJSON_AddStringToObject(body, "serviceDeskId", jsm->cfg->service_desk_id) ||
         !cJSON_AddStringToObject(body, "requestTypeId", jsm->cfg->request_type_id) ||
         !cJSON_AddItemToObject(body, "requestFieldValues", cJSON_Duplicate(field_values, 1)) ||
+        (on_behalf_of && !cJSON_AddStringToObject(body, "raiseOnBehalfOf", on_behalf_of)) ||
         !(json = cJSON_PrintUnformatted(body))) {
         defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
     } else {
@@ -624,16 +628,23 @@ void wf_jsm_start_create(wf_jsm *jsm, const cJSON *field_values, wf_jsm_done_fn 
     free(json);
 }
 
-wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id)
+/* The create call; on_behalf_of, when not NULL, becomes raiseOnBehalfOf. */
+static wf_err create_request(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of, char **issue_key,
+                             char **issue_id)
 {
     waiter w = {0};
-    wf_jsm_start_create(jsm, field_values, on_waited, &w);
+    wf_jsm_start_create(jsm, field_values, on_behalf_of, on_waited, &w);
     wf_err rc = wait_for(jsm, &w);
     *issue_key = w.res.issue_key;
     *issue_id = w.res.issue_id;
     w.res.issue_key = w.res.issue_id = NULL;
     result_clear(&w.res);
     return rc;
+}
+
+wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id)
+{
+    return create_request(jsm, field_values, NULL, issue_key, issue_id);
 }
 
 /* Every uploaded file must come back with its temporary id. */
@@ -913,4 +924,115 @@ wf_err wf_jsm_delete_issue(wf_jsm *jsm, const char *issue_key)
     snprintf(path, sizeof path, "/rest/api/3/issue/%s", issue_key);
     http_call call = {.op = "delete issue", .method = "DELETE", .path = path, .repeatable = true};
     return perform(jsm, &call);
+}
+
+/* ---- customers (issue 12: raise requests on behalf of the submitter) ---- */
+
+long wf_jsm_last_status(const wf_jsm *jsm) { return jsm->status; }
+
+wf_err wf_jsm_create_request_as(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of,
+                                char **issue_key, char **issue_id)
+{
+    return create_request(jsm, field_values, on_behalf_of, issue_key, issue_id);
+}
+
+/* query escaped for a URL; NULL when out of memory. Free with curl_free(). */
+static char *escape_query(wf_jsm *jsm, const char *query)
+{
+    (void)jsm;
+    /* libcurl ignores the handle here (since 7.82). */
+    return curl_easy_escape(NULL, query, 0);
+}
+
+wf_err wf_jsm_get_desk_customers(wf_jsm *jsm, const char *query, long start, int limit, cJSON **page)
+{
+    *page = NULL;
+    char *q = escape_query(jsm, query);
+    if (!q) return WF_ERR_NOMEM;
+    char path[1024];
+    snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/%s/customer?query=%s&start=%ld&limit=%d",
+             jsm->cfg->service_desk_id, q, start, limit);
+    curl_free(q);
+    http_call call = {.op = "find customer", .method = "GET", .path = path, .experimental = true,
+                      .repeatable = true};
+    wf_err rc = perform(jsm, &call);
+    return rc == WF_OK ? parse_body(jsm, call.op, page) : rc;
+}
+
+wf_err wf_jsm_create_customer(wf_jsm *jsm, const char *email, const char *display_name, cJSON **out)
+{
+    *out = NULL;
+    cJSON *body = cJSON_CreateObject();
+    char *json = NULL;
+    wf_err rc = WF_ERR_NOMEM;
+    if (body && cJSON_AddStringToObject(body, "email", email) &&
+        cJSON_AddStringToObject(body, "displayName", display_name) && (json = cJSON_PrintUnformatted(body))) {
+        /* strictConflictStatusCode: an existing account is a 409, not a 400
+         * that only its wording tells apart from a malformed address. */
+        http_call call = {.op = "create customer", .method = "POST",
+                          .path = "/rest/servicedeskapi/customer?strictConflictStatusCode=true", .json = json};
+        if ((rc = perform(jsm, &call)) == WF_OK) rc = parse_body(jsm, call.op, out);
+    }
+    cJSON_Delete(body);
+    free(json);
+    return rc;
+}
+
+wf_err wf_jsm_add_desk_customer(wf_jsm *jsm, const char *account_id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/%s/customer", jsm->cfg->service_desk_id);
+    cJSON *body = cJSON_CreateObject();
+    const char *ids[1] = {account_id};
+    cJSON *list = cJSON_CreateStringArray(ids, 1);
+    char *json = NULL;
+    wf_err rc = WF_ERR_NOMEM;
+    bool ready = body && list && cJSON_AddItemToObject(body, "accountIds", list);
+    if (ready) list = NULL;   /* body owns it now */
+    if (ready && (json = cJSON_PrintUnformatted(body))) {
+        /* Adding a customer the desk already has changes nothing (204). */
+        http_call call = {.op = "add customer to service desk", .method = "POST", .path = path, .json = json,
+                          .repeatable = true};
+        rc = perform(jsm, &call);
+    }
+    cJSON_Delete(list);
+    cJSON_Delete(body);
+    free(json);
+    return rc;
+}
+
+wf_err wf_jsm_search_users(wf_jsm *jsm, const char *query, long start, int max_results, cJSON **users)
+{
+    *users = NULL;
+    char *q = escape_query(jsm, query);
+    if (!q) return WF_ERR_NOMEM;
+    char path[1024];
+    snprintf(path, sizeof path, "/rest/api/3/user/search?query=%s&startAt=%ld&maxResults=%d", q, start, max_results);
+    curl_free(q);
+    wf_err rc = get_json(jsm, "search users", path, users);
+    if (rc == WF_OK && !cJSON_IsArray(*users)) {
+        snprintf(jsm->error, sizeof jsm->error, "search users: the reply is not a list of users");
+        cJSON_Delete(*users);
+        *users = NULL;
+        rc = WF_ERR_JIRA_PROTOCOL;
+    }
+    return rc;
+}
+
+wf_err wf_jsm_my_permissions(wf_jsm *jsm, const char *project_key, const char *permissions, cJSON **out)
+{
+    char path[512];
+    char *pk = escape_query(jsm, project_key ? project_key : "");
+    char *perms = escape_query(jsm, permissions);
+    *out = NULL;
+    if (!pk || !perms) {
+        curl_free(pk);
+        curl_free(perms);
+        return WF_ERR_NOMEM;
+    }
+    snprintf(path, sizeof path, "/rest/api/3/mypermissions?%s%s%spermissions=%s", project_key ? "projectKey=" : "",
+             project_key ? pk : "", project_key ? "&" : "", perms);
+    curl_free(pk);
+    curl_free(perms);
+    return get_json(jsm, "get my permissions", path, out);
 }
