@@ -56,11 +56,13 @@ def test_each_garbled_answer_after_a_create_an_upload_and_an_attach(world):
 
 
 def test_a_garbled_body_is_escaped_in_the_log(world):
-    env = Env(world, "garbled_escape")
+    env = Env(world, "garbled_escape", SYNC_METRICS_FILE="metrics.prom")
     env.insert(1, "Row")
     env.faults([{"kind": "attach", "action": "maintenance_page", "times": 1}])
     settle(env)
     assert_exactly_once(env)
+    metrics = open(env.path("metrics.prom")).read()
+    assert re.search(r"^wf2jsm_garbled_answers_total 1$", metrics, re.M), metrics
     line = next(l for l in env.logs_text().splitlines() if "event=garbled_answer" in l)
     # The page's quote is escaped, so the log line stays one key=value record.
     assert "We\\x27ll" in line or "We'll" in line, line
@@ -143,6 +145,18 @@ def test_rate_limited_server_is_paced_not_hammered(world):
     runs = env.tracker("SELECT http_requests, peak_in_flight, http_429 FROM runs ORDER BY id DESC LIMIT 1")[0]
     assert runs[0] == calls and runs[1] >= 2, runs
     assert re.search(r"\d+ HTTP requests \([\d.]+/s, \d+ answered 429, peak \d+ in flight\)", p.stdout), p.stdout
+
+
+def test_in_flight_stays_within_sync_max_in_flight(world):
+    env = Env(world, "maxinflight", SYNC_MAX_IN_FLIGHT="3")
+    env.jsm_config(latency_ms=40)
+    env.insert(30, "Row")
+    env.run("sync", "--catch-up", check=0)
+    env.jsm_config(latency_ms=0)
+    assert_exactly_once(env)
+    peak = env.jsm_stats()["in_flight_peak"]
+    assert 2 <= peak <= 3, peak
+    assert env.tracker("SELECT peak_in_flight FROM runs ORDER BY id DESC LIMIT 1")[0][0] == peak
 
 
 # Under memcheck too: the engine's concurrent path, pacing and the garbled path.
