@@ -165,14 +165,17 @@ static bool header_is(const char *line, size_t n, const char *name, const char *
 }
 
 /* X-RateLimit-Reset: Atlassian sends an ISO 8601 time (to the minute, in
- * their documentation; the test server adds seconds and milliseconds). */
+ * their documentation; the test server adds seconds and milliseconds).
+ * Returns epoch milliseconds, or 0 when text is not such a time or gives
+ * only minutes: a reset rounded to the minute says too little about how
+ * fast the budget refills, and the pacer then probes instead. */
 static int64_t parse_iso_ms(const char *text)
 {
     int y, mo, d, h, mi;
     double s = 0;
     int n = 0;
     if (sscanf(text, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) != 5) return 0;
-    if (text[n] == ':') sscanf(text + n + 1, "%lf", &s);
+    if (text[n] != ':' || sscanf(text + n + 1, "%lf", &s) != 1) return 0;
     /* timegm is not C11: count the days since the epoch by hand. */
     int64_t days = 0;
     for (int yr = 1970; yr < y; yr++) days += 365 + ((yr % 4 == 0 && yr % 100 != 0) || yr % 400 == 0);
