@@ -29,7 +29,10 @@ endif
 CFLAGS ?= -O2 -g
 WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-format-truncation
 PKG_CFLAGS = $(if $(DEPS_OK),$(shell pkg-config --cflags $(PKGS)),)
-PKG_LIBS = $(if $(DEPS_OK),$(shell pkg-config --libs $(PKGS)),)
+# libcurl is not linked: modules/curl_loader.c loads it on the first Jira
+# call, so that a tick with nothing new does not map it and its thirty-odd
+# dependencies.
+PKG_LIBS = $(if $(DEPS_OK),$(shell pkg-config --libs $(filter-out libcurl,$(PKGS))) -ldl,)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Every module and job is picked up by its file: adding one is adding its

@@ -1,6 +1,7 @@
 /* run.c: the run context (see run.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "run.h"
+#include "curl_loader.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ wf_err wf_run_jsm(wf_run *run, wf_jsm **out)
     if (!run->jsm) {
         wf_err rc = wf_jsm_open(run->cfg, run->log, &run->stats, run->stop, &run->jsm);
         if (rc != WF_OK) {
-            snprintf(run->fatal_msg, sizeof run->fatal_msg, "cannot set up the HTTP client: %s", wf_strerror(rc));
+            const char *why = wf_curl_load_error();
+            snprintf(run->fatal_msg, sizeof run->fatal_msg, "cannot set up the HTTP client: %s", why ? why : wf_strerror(rc));
             return rc;
         }
     }
