@@ -9,7 +9,7 @@ source database (from pg_stat_database's transaction count: each statement
 runs in its own transaction) and the HTTP calls it made (from the server).
 Target: median <= 10 ms, 1 SQL statement, 0 HTTP calls. For scale it also
 reports two floors: starting the binary (`wf2jsm --version`), and a minimal C
-program with the same libraries that connects with libpq and runs SELECT 1.
+program linked with libpq alone that connects and runs SELECT 1.
 Exits non-zero when the tick makes an HTTP call or runs more than one SQL
 statement; the time is reported against the target.
 """
@@ -100,7 +100,7 @@ def main():
         print("  min / max          %.2f / %.2f ms" % (m["min_ms"], m["max_ms"]))
         print("  process start      %.2f ms   (median of `wf2jsm --version`: loading the libraries alone)"
               % m["version_ms"])
-        print("  connect + SELECT 1 %.2f ms   (median of tests/bench/pq_floor.c: the same libraries, one libpq "
+        print("  connect + SELECT 1 %.2f ms   (median of tests/bench/pq_floor.c: libpq alone, one libpq "
               "connection, one trivial query)" % m["pq_floor_ms"])
         print("  tick / floor       %.2fx   (target <= 1.25x)" % (median / m["pq_floor_ms"]))
         print("  SQL statements     %s per tick (median)" % m["sql"])
