@@ -2,7 +2,9 @@
  * one line each, with the fix in words for each that fails. */
 #define _POSIX_C_SOURCE 200809L
 #include "job.h"
+#include "../modules/html_text.h"
 #include "../modules/jira_fields.h"
+#include "../modules/rich_text.h"
 #include "../modules/jsm_client.h"
 #include "../modules/safe_text.h"
 #include "../modules/templates.h"
@@ -295,8 +297,19 @@ static void check_mapping(checker *c, const wf_config *cfg, const wf_field_list 
         if (hpos < sizeof html)
             hpos += (size_t)snprintf(html + hpos, sizeof html - hpos, "%s%s", hpos ? ", " : "", m->pairs[i].column);
     }
-    if (hpos) OK(c, "column%s %s read as HTML (\"formats\"): rendered as text, markup and scripts dropped",
-                 strchr(html, ',') ? "s" : "", html);
+    if (hpos) {
+        /* libxml2 is loaded on first use: load it now, so that a machine
+         * without it hears so before a row shows its markup as typed. */
+        cJSON *probe = wf_adf_doc();
+        int loaded = probe && wf_html_to_adf("<p>probe</p>", probe) == 0;
+        cJSON_Delete(probe);
+        if (loaded)
+            OK(c, "column%s %s read as HTML (\"formats\"): rendered as text, markup and scripts dropped",
+               strchr(html, ',') ? "s" : "", html);
+        else
+            FAIL(c, 2, "install Debian's libxml2 package", "column%s %s read as HTML, but %s",
+                 strchr(html, ',') ? "s" : "", html, wf_html_load_error() ? wf_html_load_error() : "libxml2 does not work");
+    }
 
     if (!cols) {
         SKIP(c, "the mapped columns and their types: not checked (needs the database)");

@@ -1,8 +1,15 @@
-/* html_text.c: HTML to literal ADF through libxml2's HTML parser. */
+/* html_text.c: HTML to literal ADF through libxml2's HTML parser.
+ *
+ * libxml2 is loaded with dlopen() when the first HTML column is rendered:
+ * linked, it would make every tick map it and what it needs (ICU's 30 MB of
+ * data, libstdc++, liblzma), about 1.3 ms of a tick that has nothing to do,
+ * the cost modules/curl_loader.c avoids for libcurl. Its headers give the
+ * types; the few functions used are called through xml below. */
 #define _POSIX_C_SOURCE 200809L
 #include "html_text.h"
 #include "rich_text.h"
 
+#include <dlfcn.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
 #include <stdbool.h>
@@ -10,6 +17,64 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#define LIBXML2_SONAME "libxml2.so.2"
+
+/* libxml2's entry points, filled once by load_libxml2(). Process-wide by
+ * nature (the library's own state is), written before the first use. */
+static struct {
+    bool tried, ok;
+    char error[256];
+    htmlParserCtxtPtr (*new_ctxt)(void);
+    htmlDocPtr (*ctxt_read_memory)(htmlParserCtxtPtr, const char *, int, const char *, const char *, int);
+    xmlErrorPtr (*last_error)(void *);
+    void (*free_ctxt)(htmlParserCtxtPtr);
+    void (*free_doc)(xmlDocPtr);
+    xmlChar *(*node_content)(const xmlNode *);
+    xmlChar *(*get_prop)(const xmlNode *, const xmlChar *);
+    xmlFreeFunc free_;
+} xml;
+
+/* dlsym gives an object pointer; POSIX lets it become a function pointer,
+ * C11 alone does not: the copy goes through memcpy. */
+static bool xml_sym(void *h, const char *name, void *slot, size_t size)
+{
+    void *p = dlsym(h, name);
+    if (!p) {
+        snprintf(xml.error, sizeof xml.error, "%s has no %s", LIBXML2_SONAME, name);
+        return false;
+    }
+    memcpy(slot, &p, size);
+    return true;
+}
+
+#define XML_SYM(field, name) xml_sym(h, name, &xml.field, sizeof xml.field)
+
+static bool load_libxml2(void)
+{
+    if (xml.tried) return xml.ok;
+    xml.tried = true;
+    void *h = dlopen(LIBXML2_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(xml.error, sizeof xml.error, "cannot load %s (install Debian's libxml2 package): %s", LIBXML2_SONAME,
+                 e ? e : "unknown error");
+        return false;
+    }
+    /* xmlFree is a variable holding libxml2's deallocator. */
+    xmlFreeFunc *free_var = NULL;
+    xml.ok = XML_SYM(new_ctxt, "htmlNewParserCtxt") && XML_SYM(ctxt_read_memory, "htmlCtxtReadMemory") &&
+             XML_SYM(last_error, "xmlCtxtGetLastError") && XML_SYM(free_ctxt, "htmlFreeParserCtxt") &&
+             XML_SYM(free_doc, "xmlFreeDoc") && XML_SYM(node_content, "xmlNodeGetContent") &&
+             XML_SYM(get_prop, "xmlGetProp") && xml_sym(h, "xmlFree", &free_var, sizeof free_var) && free_var &&
+             (xml.free_ = *free_var) != NULL;
+    return xml.ok;
+}
+
+const char *wf_html_load_error(void)
+{
+    return xml.error[0] ? xml.error : NULL;
+}
 
 /* Deeper trees are flattened: their text still shows, without structure. */
 #define MAX_DEPTH 200
@@ -161,21 +226,21 @@ static void walk_children(walker *w, xmlNode *node, int depth)
 /* The text an element shows, for comparing a link's text with its target. */
 static char *text_of(xmlNode *node)
 {
-    xmlChar *t = xmlNodeGetContent(node);
+    xmlChar *t = xml.node_content(node);
     if (!t) return NULL;
     char *s = (char *)t, *start = s;
     while (is_html_space(*start)) start++;
     size_t len = strlen(start);
     while (len && is_html_space(start[len - 1])) len--;
     char *out = strndup(start, len);
-    xmlFree(t);
+    xml.free_(t);
     return out;
 }
 
 static void walk_link(walker *w, xmlNode *node, int depth)
 {
     walk_children(w, node, depth);
-    xmlChar *href = xmlGetProp(node, (const xmlChar *)"href");
+    xmlChar *href = xml.get_prop(node, (const xmlChar *)"href");
     if (!href) return;
     char *target = (char *)href;
     while (is_html_space(*target)) target++;
@@ -191,7 +256,7 @@ static void walk_link(walker *w, xmlNode *node, int depth)
         w->line_start = false;
     }
     free(shown);
-    xmlFree(href);
+    xml.free_(href);
 }
 
 static void walk_list_item(walker *w, xmlNode *node, int depth)
@@ -248,9 +313,9 @@ static void walk(walker *w, xmlNode *node, int depth)
     if (name_in(node, DROPPED)) return;
     if (depth > MAX_DEPTH) {
         /* Too deep to walk on the stack: its text, literally, as one run. */
-        xmlChar *t = xmlNodeGetContent(node);
+        xmlChar *t = xml.node_content(node);
         if (t) add_text(w, (const char *)t);
-        xmlFree(t);
+        xml.free_(t);
         return;
     }
     unsigned saved_marks = w->marks;
@@ -314,7 +379,7 @@ static void walk(walker *w, xmlNode *node, int depth)
  * then shown as it was typed instead. */
 static int stopped_too_deep(htmlParserCtxtPtr ctxt)
 {
-    const xmlError *e = xmlCtxtGetLastError(ctxt);
+    const xmlError *e = xml.last_error(ctxt);
     return e && e->code == XML_ERR_INTERNAL_ERROR && e->message && strstr(e->message, "depth");
 }
 
@@ -322,15 +387,16 @@ int wf_html_to_adf(const char *html, cJSON *doc)
 {
     size_t len = strlen(html);
     if (len > (size_t)0x7FFFFFFF) return -1;
-    htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+    if (!load_libxml2()) return -1;
+    htmlParserCtxtPtr ctxt = xml.new_ctxt();
     if (!ctxt) return -1;
-    htmlDocPtr tree = htmlCtxtReadMemory(ctxt, html, (int)len, NULL, "UTF-8",
+    htmlDocPtr tree = xml.ctxt_read_memory(ctxt, html, (int)len, NULL, "UTF-8",
                                          HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
                                              HTML_PARSE_NONET | HTML_PARSE_COMPACT);
     int too_deep = stopped_too_deep(ctxt);
-    htmlFreeParserCtxt(ctxt);
+    xml.free_ctxt(ctxt);
     if (!tree || too_deep) {
-        xmlFreeDoc(tree);
+        xml.free_doc(tree);
         return len == 0 ? 0 : -1;
     }
     walker w = {.doc = doc};
@@ -338,7 +404,7 @@ int wf_html_to_adf(const char *html, cJSON *doc)
     walk(&w, (xmlNode *)tree, 0);
     end_block(&w);
     free(w.pend);
-    xmlFreeDoc(tree);
+    xml.free_doc(tree);
     wf_adf_trim_end(doc);
     return w.failed ? -1 : 0;
 }

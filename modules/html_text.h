@@ -33,4 +33,9 @@
  * doc may hold part of the rendering after -1: start again from a new one. */
 int wf_html_to_adf(const char *html, cJSON *doc);
 
+/* Why libxml2 could not be loaded (naming the file and the Debian package),
+ * or NULL when it loaded or was never needed. Static storage; never fails.
+ * Without it wf_html_to_adf() returns -1 and HTML shows as typed. */
+const char *wf_html_load_error(void);
+
 #endif

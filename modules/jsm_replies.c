@@ -61,8 +61,7 @@ wf_err wf_reply_created(const cJSON *reply, char **issue_key, char **issue_id)
     return WF_OK;
 }
 
-wf_err wf_reply_temporary_ids(const cJSON *reply, const wf_jsm_file *files, size_t n, char **ids,
-                              const char **missing)
+wf_err wf_reply_temporary_ids(const cJSON *reply, char *const *names, size_t n, char **ids, const char **missing)
 {
     const cJSON *it;
     *missing = NULL;
@@ -71,7 +70,7 @@ wf_err wf_reply_temporary_ids(const cJSON *reply, const wf_jsm_file *files, size
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "temporaryAttachmentId");
         if (!cJSON_IsString(name) || !cJSON_IsString(id)) continue;
         for (size_t i = 0; i < n; i++) {
-            if (!ids[i] && strcmp(files[i].filename, name->valuestring) == 0) {
+            if (!ids[i] && strcmp(names[i], name->valuestring) == 0) {
                 if (!(ids[i] = strdup(id->valuestring))) return WF_ERR_NOMEM;
                 break;
             }
@@ -79,7 +78,7 @@ wf_err wf_reply_temporary_ids(const cJSON *reply, const wf_jsm_file *files, size
     }
     for (size_t i = 0; i < n; i++) {
         if (!ids[i]) {
-            *missing = files[i].filename;
+            *missing = names[i];
             return WF_ERR_JIRA_PROTOCOL;
         }
     }

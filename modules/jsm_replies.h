@@ -13,7 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "errors.h"
-#include "jsm_client.h"
 
 /* Jira's own words from an error body of len bytes (JSM's errorMessage, the
  * platform's errorMessages, and "field: message" for each per-field error)
@@ -29,12 +28,11 @@ bool wf_reply_describe_error(const char *body, size_t len, char *msg, size_t msg
  * are NULL), WF_ERR_NOMEM. */
 wf_err wf_reply_created(const cJSON *reply, char **issue_key, char **issue_id);
 
-/* Matches the temporaryAttachments of an attachTemporaryFile reply to
- * files by name: ids[i] receives the id for files[i] (caller frees each;
- * ids has n slots, NULL on entry). Returns WF_ERR_JIRA_PROTOCOL with
- * *missing set to the first file without an id, else WF_OK. */
-wf_err wf_reply_temporary_ids(const cJSON *reply, const wf_jsm_file *files, size_t n, char **ids,
-                              const char **missing);
+/* Matches the temporaryAttachments of an attachTemporaryFile reply to the
+ * uploaded file names: ids[i] receives the id for names[i] (caller frees
+ * each; ids has n slots, NULL on entry). Returns WF_ERR_JIRA_PROTOCOL with
+ * *missing set to the first name without an id, WF_ERR_NOMEM, else WF_OK. */
+wf_err wf_reply_temporary_ids(const cJSON *reply, char *const *names, size_t n, char **ids, const char **missing);
 
 /* Appends the file names of one page of a request's attachments to
  * *names (*n used, *cap allocated; free with wf_jsm_free_names()). *count

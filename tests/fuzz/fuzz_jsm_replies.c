@@ -7,6 +7,7 @@
 #include "fuzz_util.h"
 
 #include "../../modules/jira_fields.h"
+#include "../../modules/jsm_client.h"
 #include "../../modules/jsm_replies.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -38,8 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(key);
         free(id);
 
-        wf_jsm_file files[2] = {{"submission-1.json", "application/json", "{}", 2},
-                                {"submission-1.csv", "text/csv", "", 0}};
+        char *files[2] = {(char *)"submission-1.json", (char *)"submission-1.csv"};
         char *ids[2] = {NULL, NULL};
         const char *missing = NULL;
         rc = wf_reply_temporary_ids(reply, files, 2, ids, &missing);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../modules/jsm_client.h"
 #include "../../modules/jsm_replies.h"
 
 static void test_error_bodies(void **state)
@@ -65,7 +66,7 @@ static void test_created(void **state)
 static void test_temporary_ids(void **state)
 {
     (void)state;
-    wf_jsm_file files[2] = {{"a.json", "application/json", "{}", 2}, {"a.csv", "text/csv", "", 0}};
+    char *files[2] = {(char *)"a.json", (char *)"a.csv"};
     cJSON *r = cJSON_Parse("{\"temporaryAttachments\": [{\"temporaryAttachmentId\": \"t2\", \"fileName\": \"a.csv\"},"
                            " {\"temporaryAttachmentId\": 5, \"fileName\": \"a.json\"},"
                            " {\"temporaryAttachmentId\": \"t1\", \"fileName\": \"a.json\"}]}");
