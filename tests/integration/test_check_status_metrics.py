@@ -8,7 +8,7 @@ import re
 import stat
 import subprocess
 
-from harness import Env, SECRET_TOKEN
+from harness import Env, SECRET_TOKEN, sqlite_only
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -123,7 +123,8 @@ def test_check_all_good_exits_0(world):
     for expected in ("configuration is complete", "database is reachable", "index serves the cursor query",
                      "Jira authentication works", "service desk 1 exists", "request type 10 exists",
                      "every required field is mapped", "submission key travels as label wf2jsm-<key prefix>",
-                     "tracker tracker/tracker.db is writable and owner-only", "SYNC_LOG_DIR=logs",
+                     ("tracker tracker/tracker.db is writable and owner-only" if env.backend == "sqlite" else
+                      "tracker %s (PostgreSQL, schema wf2jsm) is writable" % env.tracker_name), "SYNC_LOG_DIR=logs",
                      "SYNC_METRICS_FILE=metrics.prom"):
         assert expected in text, "missing %r in:\n%s" % (expected, text)
     assert env.jsm_stats()["calls"]["create"] == 0, "check must create nothing"
@@ -170,6 +171,7 @@ def test_check_table_without_cursor_index_fails_index_line_exit_3(world):
     assert "✓ Jira authentication works" in p.stdout and "✓ every required field is mapped" in p.stdout
 
 
+@sqlite_only
 def test_check_tracker_readable_by_others_exits_5_with_chmod_hint(world):
     env = Env(world, "chk_perm")
     env.run("check", check=0)

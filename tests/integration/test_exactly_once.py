@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from harness import PGTMP, Env, assert_exactly_once
+from harness import PGTMP, Env, assert_exactly_once, pg_only, sqlite_only
 
 
 def finish_cleanly(env, max_runs=10):
@@ -99,6 +99,7 @@ def test_database_restart_mid_run_fails_clearly_then_recovers(world):
     assert_exactly_once(env)
 
 
+@sqlite_only
 def test_locked_tracker_is_exit_5_naming_the_file(world):
     env = Env(world, "trklocked")
     env.insert(2, "Row")
@@ -117,6 +118,7 @@ def test_locked_tracker_is_exit_5_naming_the_file(world):
     assert_exactly_once(env)
 
 
+@sqlite_only
 def test_read_only_tracker_is_exit_5_naming_the_file(world):
     env = Env(world, "trkro")
     env.insert(1, "Row")
