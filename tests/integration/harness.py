@@ -238,10 +238,11 @@ class Env:
         return self.http("POST", "/_admin/config", cfg)
 
     # ---- the tracker -----------------------------------------------------
-    def tracker(self, sql):
-        """Runs a read query on the tracker, whichever backend holds it;
-        returns a list of tuples (integers as int, NULL as None)."""
-        if self.backend == "sqlite":
+    def tracker(self, sql, url=None):
+        """Runs a read query on the tracker, whichever backend holds it (or
+        on the PostgreSQL tracker at url); returns a list of tuples
+        (integers as int, NULL as None)."""
+        if self.backend == "sqlite" and not url:
             import sqlite3
             con = sqlite3.connect(self.path("tracker", "tracker.db"))
             try:
@@ -249,7 +250,7 @@ class Env:
             finally:
                 con.close()
         # Each row as a JSON object keeps its column order and types.
-        out = self.tracker_psql("SELECT coalesce(json_agg(x), '[]') FROM (%s) x" % sql)
+        out = self.tracker_psql("SELECT coalesce(json_agg(x), '[]') FROM (%s) x" % sql, url=url)
         return [tuple(v for _, v in row) for row in json.loads(out, object_pairs_hook=list)]
 
     def tracker_write(self, sql):

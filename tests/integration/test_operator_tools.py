@@ -93,11 +93,13 @@ def backup_query(env, path, sql):
             return con.execute(sql).fetchall()
         finally:
             con.close()
-    scratch = Env(env.world, "restore", backend="pg")
-    scratch.run("status", check=0)   # an empty tracker of this schema version
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", scratch.tracker_url, "-f", path], check=True,
-                   capture_output=True)
-    return scratch.tracker(sql)
+    env.world.db_counter += 1
+    name = "t%d_restore" % env.world.db_counter
+    env.admin_psql("CREATE DATABASE %s" % name)
+    url = env.world.pg_url.rsplit("/", 1)[0] + "/" + name
+    env.run("status", env={"SYNC_TRACKER_DB": url}, check=0)   # an empty tracker of this schema version
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-f", path], check=True, capture_output=True)
+    return env.tracker(sql, url=url)
 
 
 def id_of(env, subject):
