@@ -51,9 +51,12 @@ wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t 
     return WF_OK;
 }
 
+static void drop_cache(wf_tracker *t);
+
 void wf_tracker_close(wf_tracker *t)
 {
     if (!t) return;
+    drop_cache(t);
     t->be->close(t);
     free(t->name);
     free(t);
@@ -79,6 +82,24 @@ static int collect_args(wf_sql_arg *args, const char *types, va_list ap)
     return n;
 }
 
+/* Statements that change nothing: everything else drops the prefetched rows. */
+static bool is_read(wf_sql id)
+{
+    switch (id) {
+    case WF_SQL_GET: case WF_SQL_CURSOR: case WF_SQL_COUNT_BETWEEN: case WF_SQL_RETRY_TIMES: case WF_SQL_META_GET:
+    case WF_SQL_SELECT_BY_STATE: case WF_SQL_SELECT_BY_CREATED_RUN: case WF_SQL_SELECT_DELIVERED_BETWEEN:
+    case WF_SQL_SELECT_FAILED_WITH_TICKET: case WF_SQL_SELECT_WITH_TICKET: case WF_SQL_SELECT_KEY_PREFIX:
+    case WF_SQL_SELECT_SOURCE_ID: case WF_SQL_FIX_IS_OPEN: case WF_SQL_RUN_EXISTS: case WF_SQL_STATE_COUNTS:
+    case WF_SQL_NEWEST: case WF_SQL_RECENT_RUNS: case WF_SQL_PROBLEMS: case WF_SQL_OPEN_FIXES:
+    case WF_SQL_DELIVERED_WITH_CHECKSUM: case WF_SQL_NEWEST_DELIVERED: case WF_SQL_FIX_FIELDS:
+    case WF_SQL_RUN_TOTALS: case WF_SQL_LAST_SUCCESS: case WF_SQL_OPEN_COUNT: case WF_SQL_WINDOW_ROWS:
+    case WF_SQL_RELAXED_DURABILITY: case WF_SQL_FULL_DURABILITY:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Runs statement id with the arguments types describes; rows go to on_row. */
 static wf_err run(wf_tracker *t, wf_sql id, const char *doing, wf_sql_row_fn on_row, void *ctx, long *changes,
                   const char *types, ...)
@@ -90,6 +111,7 @@ static wf_err run(wf_tracker *t, wf_sql id, const char *doing, wf_sql_row_fn on_
     va_end(ap);
     if (changes) *changes = 0;
     if (!t->be->sql[id]) return WF_OK;   /* a statement this backend does not need */
+    if (!is_read(id)) drop_cache(t);
     return t->be->run(t, id, doing, args, n, on_row, ctx, changes);
 }
 
@@ -233,6 +255,7 @@ wf_err wf_tracker_sql_write(wf_tracker *t, wf_sql id, const char *doing, long *c
     va_end(ap);
     if (changes) *changes = 0;
     if (!t->be->sql[id]) return WF_OK;
+    if (!is_read(id)) drop_cache(t);
     return t->be->run(t, id, doing, args, nargs, NULL, NULL, changes);
 }
 
@@ -266,8 +289,63 @@ static wf_err on_get(const wf_sql_cols *c, void *ctx)
     return err;
 }
 
+static void drop_cache(wf_tracker *t)
+{
+    wf_tracker_rows_free(t->cache, t->ncache);
+    t->cache = NULL;
+    t->ncache = 0;
+}
+
+static int cmp_row_key(const void *a, const void *b)
+{
+    return strcmp(((const wf_tracker_row *)a)->key, ((const wf_tracker_row *)b)->key);
+}
+
+wf_err wf_tracker_prefetch(wf_tracker *t, int64_t from_us, int64_t to_us)
+{
+    drop_cache(t);
+    wf_err err = wf_tracker_sql_select(t, WF_SQL_WINDOW_ROWS, "reading the window's rows", &t->cache, &t->ncache,
+                                       "ii", from_us, to_us);
+    if (err == WF_OK && t->ncache > 1) qsort(t->cache, t->ncache, sizeof *t->cache, cmp_row_key);
+    return err;
+}
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    char *copy = s ? strdup(s) : NULL;
+    if (s && !copy) *ok = false;
+    return copy;
+}
+
+/* Copies the prefetched row of key into row; false when it is not there
+ * (or a copy failed: the caller then asks the tracker). */
+static bool cached_get(wf_tracker *t, const char *key, wf_tracker_row *row)
+{
+    wf_tracker_row probe;
+    snprintf(probe.key, sizeof probe.key, "%s", key);
+    const wf_tracker_row *hit = t->ncache ? bsearch(&probe, t->cache, t->ncache, sizeof *t->cache, cmp_row_key) : NULL;
+    if (!hit) return false;
+    bool ok = true;
+    *row = *hit;
+    row->source_id = dup_or_null(hit->source_id, &ok);
+    row->source_time = dup_or_null(hit->source_time, &ok);
+    row->jsm_key = dup_or_null(hit->jsm_key, &ok);
+    row->jsm_issue_id = dup_or_null(hit->jsm_issue_id, &ok);
+    row->error_class = dup_or_null(hit->error_class, &ok);
+    row->last_error = dup_or_null(hit->last_error, &ok);
+    row->content_checksum = dup_or_null(hit->content_checksum, &ok);
+    row->delivered_at = dup_or_null(hit->delivered_at, &ok);
+    row->updated_at = dup_or_null(hit->updated_at, &ok);
+    if (!ok) wf_tracker_row_free(row);
+    return ok;
+}
+
 wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool *found)
 {
+    if (cached_get(t, key, row)) {
+        *found = true;
+        return WF_OK;
+    }
     get_ctx g = {.t = t, .row = row};
     wf_err err = run(t, WF_SQL_GET, "reading a submission", on_get, &g, NULL, "t", key);
     *found = err == WF_OK && g.found;

@@ -80,6 +80,17 @@ char *wf_tracker_target_password(const char *target);
 wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool *found);
 void wf_tracker_row_free(wf_tracker_row *row);
 
+/* Reads every row whose source time is in [from_us, to_us] (to_us < 0:
+ * no upper bound) in one query and keeps them, so that the tick's
+ * wf_tracker_get() of each row of its window costs no round trip (with a
+ * PostgreSQL tracker, one per row otherwise). A key not among them is still
+ * looked up in the tracker. The copy is dropped by the first write through
+ * t, so it never answers with a state older than the tracker's own; it is
+ * only valid while this process holds the run lock. Returns
+ * WF_ERR_TRACKER or WF_ERR_NOMEM (then nothing is kept, which is only
+ * slower). */
+wf_err wf_tracker_prefetch(wf_tracker *t, int64_t from_us, int64_t to_us);
+
 /* Intent before effect: commits that key is about to be created in JSM
  * (state creating, may_exist 1), inserting the row on first sight. */
 wf_err wf_tracker_record_intent(wf_tracker *t, const char *key, const char *source_id,

@@ -70,6 +70,7 @@ typedef enum {
     WF_SQL_RUN_TOTALS,            /* -> failed, parked, http_429 sums */
     WF_SQL_LAST_SUCCESS,          /* -> unix seconds of the newest successful sync/replay */
     WF_SQL_OPEN_COUNT,            /* -> count of rows that still need work */
+    WF_SQL_WINDOW_ROWS,           /* i from_us, i to_us (<0: open) -> row columns */
     WF_SQL_COUNT_
 } wf_sql;
 
@@ -113,6 +114,9 @@ struct wf_tracker {
     void *impl;            /* the backend's connection state */
     char *name;            /* what messages call it: the file, or the URL without its password */
     char errmsg[512];
+    /* wf_tracker_prefetch()'s rows, sorted by key; dropped by any write. */
+    wf_tracker_row *cache;
+    size_t ncache;
 };
 
 extern const wf_tracker_backend wf_tracker_sqlite_backend;

@@ -167,6 +167,8 @@ static const char *const pg_sql[WF_SQL_COUNT_] = {
         "WHERE exit_code = 0 AND finished_at IS NOT NULL AND command IN ('sync', 'replay') "
         "ORDER BY id DESC LIMIT 1",
     [WF_SQL_OPEN_COUNT] = "SELECT count(*) FROM " S "submissions WHERE state IN " OPEN_STATES,
+    [WF_SQL_WINDOW_ROWS] =
+        "SELECT " WF_ROW_COLUMNS " FROM " S "submissions WHERE source_time_us >= $1 AND ($2 < 0 OR source_time_us <= $2)",
 };
 
 typedef struct { PGconn *conn; } pg_impl;
@@ -300,6 +302,15 @@ char *wf_tracker_target_password(const char *target)
     return password;
 }
 
+/* The server's NOTICEs ("schema wf2jsm already exists, skipping" when
+ * another host migrated first) are not the operator's business; libpq
+ * would print them on stderr. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static wf_err pg_open(wf_tracker *t, const char *target)
 {
     pg_impl *p = calloc(1, sizeof *p);
@@ -313,6 +324,7 @@ static wf_err pg_open(wf_tracker *t, const char *target)
     const char *vals[] = {"10", "wf2jsm-tracker", "UTF8", target, NULL};
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn) return WF_ERR_NOMEM;
+    PQsetNoticeProcessor(p->conn, ignore_notice, NULL);
     if (PQstatus(p->conn) != CONNECTION_OK) {
         char msg[384];
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(p->conn));

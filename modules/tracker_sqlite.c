@@ -142,6 +142,8 @@ static const char *const sqlite_sql[WF_SQL_COUNT_] = {
         "WHERE exit_code = 0 AND finished_at IS NOT NULL AND command IN ('sync', 'replay') "
         "ORDER BY id DESC LIMIT 1",
     [WF_SQL_OPEN_COUNT] = "SELECT count(*) FROM submissions WHERE state IN " OPEN_STATES,
+    [WF_SQL_WINDOW_ROWS] =
+        "SELECT " WF_ROW_COLUMNS " FROM submissions WHERE source_time_us >= ?1 AND (?2 < 0 OR source_time_us <= ?2)",
 };
 
 typedef struct {
