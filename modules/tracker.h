@@ -49,7 +49,8 @@ typedef struct wf_tracker_row {
  * 0600 when missing with its directory 0700. Returns WF_ERR_TRACKER with
  * errbuf naming the tracker (never its password) and the fix when it
  * cannot be opened, is read-only, locked by another process beyond the busy
- * timeout, or newer than this binary; WF_ERR_NOMEM. Close with
+ * timeout, or newer than this binary; WF_ERR_CONFIG naming SYNC_TRACKER_DB
+ * when a PostgreSQL URL cannot be parsed; WF_ERR_NOMEM. Close with
  * wf_tracker_close(). */
 wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t errlen);
 

@@ -319,6 +319,18 @@ static wf_err pg_open(wf_tracker *t, const char *target)
         return WF_ERR_NOMEM;
     }
     t->impl = p;
+    /* libpq's parse errors quote the text they stumbled on, which may be
+     * the password: say what is wrong without them. */
+    char *parse_err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(target, &parse_err);
+    PQfreemem(parse_err);
+    if (!opts) {
+        snprintf(t->errmsg, sizeof t->errmsg, "SYNC_TRACKER_DB is not a valid PostgreSQL URL: libpq cannot parse it "
+                 "(the form is postgresql://user:password@host:port/dbname?param=value, with special characters "
+                 "percent-encoded)");
+        return WF_ERR_CONFIG;
+    }
+    PQconninfoFree(opts);
     /* The URL comes last so that what it says wins over these defaults. */
     const char *keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname", NULL};
     const char *vals[] = {"10", "wf2jsm-tracker", "UTF8", target, NULL};

@@ -195,6 +195,9 @@ def test_two_hosts_share_one_pg_tracker_through_sigkills(world):
         if proc is not None:
             proc.communicate(timeout=300)
     assert kills >= 30, "only %d kills in %d rounds" % (kills, rounds)
+    # Both hosts did part of the work (the lock passed between them).
+    delivered = {name: env.logs_text().count("event=delivered") for name, env in hosts.items()}
+    assert delivered["a"] > 0 and delivered["b"] > 0, delivered
     a.clear_faults()
     finish_cleanly(a)
     # The other host agrees: nothing left for it to do.
@@ -202,6 +205,6 @@ def test_two_hosts_share_one_pg_tracker_through_sigkills(world):
     assert b.tracker("SELECT created, adopted FROM runs ORDER BY id DESC LIMIT 1") == [(0, 0)], p.stdout
     by_id = assert_exactly_once(a)
     assert len(by_id) == 70 + added
-    print("two hosts: kills=%d rounds=%d submissions=%d outcomes=%s" % (kills, rounds, 70 + added, outcome),
-          flush=True)
+    print("two hosts: kills=%d rounds=%d submissions=%d outcomes=%s delivered_by=%s"
+          % (kills, rounds, 70 + added, outcome, delivered), flush=True)
     assert outcome["a"]["locked"] + outcome["b"]["locked"] > 0, "the hosts never met at the lock: %s" % outcome
