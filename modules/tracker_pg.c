@@ -200,6 +200,8 @@ static wf_err fail(wf_tracker *t, const PGresult *res, const char *doing)
     else if (state && strcmp(state, "42501") == 0)
         hint = " (grant this role USAGE and CREATE on schema wf2jsm and write access to its tables, or use the "
                "role that created it)";
+    else if (state && strcmp(state, "55P03") == 0)
+        hint = " (another session holds the tracker's tables locked; end it, or wait and rerun)";
     else if (state && strcmp(state, "25006") == 0)
         hint = " (the server is read-only, a standby: point SYNC_TRACKER_DB at the primary)";
     snprintf(t->errmsg, sizeof t->errmsg, "tracker %s: %s failed: %s%s", t->name, doing, msg, hint);
@@ -331,9 +333,13 @@ static wf_err pg_open(wf_tracker *t, const char *target)
         return WF_ERR_CONFIG;
     }
     PQconninfoFree(opts);
-    /* The URL comes last so that what it says wins over these defaults. */
-    const char *keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname", NULL};
-    const char *vals[] = {"10", "wf2jsm-tracker", "UTF8", target, NULL};
+    /* The URL comes last so that what it says wins over these defaults.
+     * synchronous_commit=on: a statement has reached disk when it returns,
+     * whatever the server's default (intent before effect needs it).
+     * lock_timeout: someone holding a tracker table locked makes the run
+     * stop with a message, as SQLite's busy timeout does, not hang. */
+    const char *keys[] = {"connect_timeout", "fallback_application_name", "client_encoding", "options", "dbname", NULL};
+    const char *vals[] = {"10", "wf2jsm-tracker", "UTF8", "-c synchronous_commit=on -c lock_timeout=5s", target, NULL};
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn) return WF_ERR_NOMEM;
     PQsetNoticeProcessor(p->conn, ignore_notice, NULL);

@@ -17,13 +17,14 @@ RUN_LOCK_KEY = 2003186282   # modules/tracker_pg.c
 
 
 class LockHolder:
-    """A psql session holding the run lock, as another host's run would."""
+    """A psql session holding the run lock, as another host's run would
+    (or, with sql, whatever lock sql takes)."""
 
-    def __init__(self, env):
+    def __init__(self, env, sql="SELECT pg_advisory_lock(%d);" % RUN_LOCK_KEY):
         self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", env.tracker_url],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
-        self.proc.stdin.write("SELECT pg_advisory_lock(%d);\n\\echo locked\n" % RUN_LOCK_KEY)
+        self.proc.stdin.write("%s\n\\echo locked\n" % sql)
         self.proc.stdin.flush()
         for line in self.proc.stdout:
             if line.strip() == "locked":
@@ -89,6 +90,25 @@ def test_pg_killed_run_releases_the_lock(world):
     assert p.returncode in (0, 1), (p.returncode, p.stderr)
     env.clear_faults()
     finish_cleanly(env)
+    assert_exactly_once(env)
+
+
+@pg_only
+def test_pg_locked_tracker_table_is_exit_5_not_a_hang(world):
+    env = Env(world, "pgtbllock", backend="pg")
+    env.insert(2, "Row")
+    env.run("sync", check=0)
+    env.insert(1, "More")
+    holder = LockHolder(env, "BEGIN; LOCK TABLE wf2jsm.submissions IN ACCESS EXCLUSIVE MODE;")
+    try:
+        start = time.time()
+        p = env.run("sync")
+        assert time.time() - start < 30
+    finally:
+        holder.kill()
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert env.tracker_name in p.stderr and "locked" in p.stderr, p.stderr
+    env.run("sync", check=0)
     assert_exactly_once(env)
 
 
