@@ -370,6 +370,12 @@ static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker,
                  "%s", why);
         else
             OK(c, "tracker %s (PostgreSQL, schema wf2jsm) is writable", wf_tracker_path(tracker));
+        /* Normal while a tick runs; for minutes on end, a host that died
+         * with its session still open on the server. */
+        bool held = false;
+        char holder[256];
+        if (wf_tracker_lock_holder(tracker, &held, holder, sizeof holder) == WF_OK)
+            OK(c, "the run lock is %s%s", held ? "held by " : "free", held ? holder : "");
         return;
     }
     /* The tracker holds who submitted what: owner-only, and so are the

@@ -792,6 +792,14 @@ wf_err wf_tracker_try_lock(wf_tracker *t, bool *got, char *holder, size_t holder
     return t->be->try_lock(t, got, holder, holderlen);
 }
 
+wf_err wf_tracker_lock_holder(wf_tracker *t, bool *held, char *holder, size_t holderlen)
+{
+    *held = false;
+    if (holderlen) holder[0] = '\0';
+    if (!t->be->lock_holder) return WF_ERR_USAGE;
+    return t->be->lock_holder(t, held, holder, holderlen);
+}
+
 /* ---- shared by the backends' backups ------------------------------------ */
 
 wf_err wf_tracker_backup_file(const char *dir, const char *suffix, char *path, size_t pathlen,

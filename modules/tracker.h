@@ -228,6 +228,12 @@ wf_err wf_tracker_probe_writable(wf_tracker *t, char *errbuf, size_t errlen);
  * lock file), WF_ERR_TRACKER on a query failure. */
 wf_err wf_tracker_try_lock(wf_tracker *t, bool *got, char *holder, size_t holderlen);
 
+/* For `check`: whether another session holds that advisory lock now, and
+ * which (as above), without taking it. Returns WF_ERR_USAGE for a SQLite
+ * tracker; never fails otherwise (a holder the server does not show reads
+ * as free). */
+wf_err wf_tracker_lock_holder(wf_tracker *t, bool *held, char *holder, size_t holderlen);
+
 /* Current time in microseconds (UTC), the clock used for updated_at_us. */
 int64_t wf_now_us(void);
 

@@ -105,7 +105,8 @@ typedef struct wf_tracker_backend {
     int64_t (*col_int)(const wf_sql_cols *c, int i);        /* 0 for SQL NULL */
     bool (*col_null)(const wf_sql_cols *c, int i);
     wf_err (*backup)(wf_tracker *t, char *path, size_t pathlen, char *errbuf, size_t errlen);
-    wf_err (*try_lock)(wf_tracker *t, bool *got, char *holder, size_t holderlen);
+    wf_err (*try_lock)(wf_tracker *t, bool *got, char *holder, size_t holderlen);   /* NULL: no such lock */
+    wf_err (*lock_holder)(wf_tracker *t, bool *held, char *holder, size_t holderlen);   /* NULL: no such lock */
     wf_err (*probe_writable)(wf_tracker *t, char *errbuf, size_t errlen);
 } wf_tracker_backend;
 

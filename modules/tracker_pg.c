@@ -580,6 +580,33 @@ static wf_err pg_backup(wf_tracker *t, char *path, size_t pathlen, char *errbuf,
     return err;
 }
 
+/* Who holds the run lock: an operator deciding whether a host is dead
+ * wants the session, its address and since when it runs. Returns whether
+ * the server shows a holder (holder is "" otherwise). */
+static bool lock_holder(wf_tracker *t, char *holder, size_t holderlen)
+{
+    PGresult *res = PQexec(conn_of(t),
+        "SELECT l.pid, coalesce(host(a.client_addr), 'a local socket'), "
+        "  coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '?') "
+        "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = " STR(RUN_LOCK_KEY) " "
+        "  AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "  AND l.pid <> pg_backend_pid() LIMIT 1");
+    bool found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (holderlen) holder[0] = '\0';
+    if (found)
+        snprintf(holder, holderlen, "server process %s from %s, connected since %s", PQgetvalue(res, 0, 0),
+                 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+    PQclear(res);
+    return found;
+}
+
+static wf_err pg_lock_holder(wf_tracker *t, bool *held, char *holder, size_t holderlen)
+{
+    *held = lock_holder(t, holder, holderlen);
+    return WF_OK;
+}
+
 static wf_err pg_try_lock(wf_tracker *t, bool *got, char *holder, size_t holderlen)
 {
     PGresult *res = PQexec(conn_of(t), "SELECT pg_try_advisory_lock(" STR(RUN_LOCK_KEY) ")");
@@ -591,18 +618,7 @@ static wf_err pg_try_lock(wf_tracker *t, bool *got, char *holder, size_t holderl
     *got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     if (*got) return WF_OK;
-    /* Who has it: an operator deciding whether a host is dead wants the
-     * session, its address and since when it runs. */
-    res = PQexec(conn_of(t),
-        "SELECT l.pid, coalesce(host(a.client_addr), 'a local socket'), "
-        "  coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '?') "
-        "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = " STR(RUN_LOCK_KEY) " AND l.objsubid = 1 "
-        "  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1");
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        snprintf(holder, holderlen, "server process %s from %s, connected since %s", PQgetvalue(res, 0, 0),
-                 PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
-    PQclear(res);
+    lock_holder(t, holder, holderlen);
     return WF_OK;
 }
 
@@ -628,5 +644,6 @@ const wf_tracker_backend wf_tracker_pg_backend = {
     .col_null = pg_col_null,
     .backup = pg_backup,
     .try_lock = pg_try_lock,
+    .lock_holder = pg_lock_holder,
     .probe_writable = pg_probe_writable,
 };

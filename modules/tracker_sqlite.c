@@ -374,5 +374,6 @@ const wf_tracker_backend wf_tracker_sqlite_backend = {
     .col_null = sqlite_col_null,
     .backup = sqlite_backup,
     .try_lock = NULL,   /* one host: lock.c's flock on a file beside the tracker */
+    .lock_holder = NULL,
     .probe_writable = sqlite_probe_writable,
 };

@@ -65,13 +65,17 @@ def test_pg_overlapping_tick_exits_75_naming_the_holder(world):
         # Reading commands take no lock: an operator can look meanwhile.
         p = env.run("status", check=0)
         assert "delivered" in p.stdout
-        # So do the writing operator commands: they wait their turn.
+        # check says who holds it, without taking it.
+        p = env.run("check")
+        assert "✓ the run lock is held by server process " in p.stdout, p.stdout
+        # The writing operator commands wait their turn.
         assert env.run("retry", "--failed").returncode == 75
     finally:
         holder.kill()
     p = runs_until_not_locked(env, "sync")
     assert p.returncode == 0, p.stderr
     assert_exactly_once(env)
+    assert "✓ the run lock is free" in env.run("check").stdout
 
 
 @pg_only
