@@ -208,8 +208,8 @@ static wf_err fail(wf_tracker *t, const PGresult *res, const char *doing)
     return WF_ERR_TRACKER;
 }
 
-/* Runs sql without parameters (for fixed text: transactions, migrations)
- * and checks that it ended with want. */
+/* Runs sql, fixed text without parameters (transactions, migrations, the
+ * probe), possibly several statements; fails naming doing. */
 static wf_err exec_plain(wf_tracker *t, const char *sql, const char *doing)
 {
     PGresult *res = PQexec(conn_of(t), sql);
@@ -449,7 +449,12 @@ static wf_err copy_table(wf_tracker *t, FILE *fp, const char *qualified, char *e
         }
         PQclear(res);
     }
-    return n == -2 && err == WF_OK ? (snprintf(errbuf, errlen, "%s", PQerrorMessage(conn_of(t))), WF_ERR_TRACKER) : err;
+    if (n == -2 && err == WF_OK) {
+        fail(t, NULL, "copying a table for the backup");
+        snprintf(errbuf, errlen, "%s", t->errmsg);
+        err = WF_ERR_TRACKER;
+    }
+    return err;
 }
 
 static char *quoted(wf_tracker *t, const char *name, bool literal)
