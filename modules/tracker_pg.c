@@ -198,8 +198,8 @@ static wf_err fail(wf_tracker *t, const PGresult *res, const char *doing)
         hint = " (the connection to the tracker database was lost: check that the server runs, then rerun; "
                "the next run resumes where this one stopped)";
     else if (state && strcmp(state, "42501") == 0)
-        hint = " (grant this role USAGE and CREATE on schema wf2jsm and write access to its tables, or use the "
-               "role that created it)";
+        hint = " (the role needs CREATE on the database to make schema wf2jsm, or a DBA runs CREATE SCHEMA wf2jsm "
+               "AUTHORIZATION <role>; then the role owns its tables)";
     else if (state && strcmp(state, "55P03") == 0)
         hint = " (another session holds the tracker's tables locked; end it, or wait and rerun)";
     else if (state && strcmp(state, "25006") == 0)
@@ -245,10 +245,18 @@ static wf_err migrate(wf_tracker *t)
     if ((size_t)version == wf_pg_migrations_count) return WF_OK;   /* every tick but the first */
     /* One transaction for all of it, behind a lock another host starting
      * at the same moment waits on; the version is read again inside. */
-    err = exec_plain(t,
-        "BEGIN; SELECT pg_advisory_xact_lock(" STR(MIGRATE_LOCK_KEY) "); CREATE SCHEMA IF NOT EXISTS wf2jsm; "
-        "CREATE TABLE IF NOT EXISTS " S "schema_version (version integer PRIMARY KEY, "
-        "  applied_at timestamptz NOT NULL DEFAULT now())", "creating the schema wf2jsm");
+    err = exec_plain(t, "BEGIN; SELECT pg_advisory_xact_lock(" STR(MIGRATE_LOCK_KEY) ")", "locking the migrations");
+    /* CREATE SCHEMA IF NOT EXISTS would still need CREATE on the database:
+     * a schema a DBA made for this role is used as it is. */
+    if (err == WF_OK) {
+        PGresult *res = PQexec(conn_of(t), "SELECT 1 FROM pg_namespace WHERE nspname = 'wf2jsm'");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) err = fail(t, res, "looking for the schema wf2jsm");
+        else if (PQntuples(res) == 0) err = exec_plain(t, "CREATE SCHEMA wf2jsm", "creating the schema wf2jsm");
+        PQclear(res);
+    }
+    if (err == WF_OK)
+        err = exec_plain(t, "CREATE TABLE IF NOT EXISTS " S "schema_version (version integer PRIMARY KEY, "
+                            "  applied_at timestamptz NOT NULL DEFAULT now())", "creating the schema version table");
     if (err == WF_OK) err = read_version(t, &version);
     if (err == WF_OK && (size_t)version > wf_pg_migrations_count) {
         snprintf(t->errmsg, sizeof t->errmsg,

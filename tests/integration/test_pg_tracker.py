@@ -140,6 +140,24 @@ def test_pg_read_only_tracker_is_exit_5_naming_it(world):
 
 
 @pg_only
+def test_pg_tracker_for_a_role_without_create_on_the_database(world):
+    env = Env(world, "pgrole", backend="pg")
+    role = "wf2jsm_limited_%d" % world.db_counter
+    env.admin_psql("CREATE ROLE %s LOGIN" % role)
+    env.env["SYNC_TRACKER_DB"] = env.tracker_url.replace("://postgres:", "://%s:" % role)
+    env.insert(1, "Row")
+    p = env.run("sync")
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert "CREATE SCHEMA wf2jsm AUTHORIZATION" in p.stderr, p.stderr
+    assert env.jsm_stats()["total_calls"] == 0
+    # What the message says a DBA does, once; the role owns the rest.
+    env.tracker_psql("CREATE SCHEMA wf2jsm AUTHORIZATION %s" % role)
+    env.run("sync", check=0)
+    assert_exactly_once(env)
+    assert env.tracker("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'wf2jsm'") == [(role,)]
+
+
+@pg_only
 def test_pg_unreachable_tracker_is_exit_5_without_its_password(world):
     env = Env(world, "pgdown", backend="pg")
     env.env["SYNC_TRACKER_DB"] = "postgres://postgres:%s@127.0.0.1:1/nowhere" % TRACKER_SECRET
