@@ -93,7 +93,7 @@ static bool is_read(wf_sql id)
     case WF_SQL_NEWEST: case WF_SQL_RECENT_RUNS: case WF_SQL_PROBLEMS: case WF_SQL_OPEN_FIXES:
     case WF_SQL_DELIVERED_WITH_CHECKSUM: case WF_SQL_NEWEST_DELIVERED: case WF_SQL_FIX_FIELDS:
     case WF_SQL_RUN_TOTALS: case WF_SQL_LAST_SUCCESS: case WF_SQL_OPEN_COUNT: case WF_SQL_WINDOW_ROWS:
-    case WF_SQL_RELAXED_DURABILITY: case WF_SQL_FULL_DURABILITY:
+    case WF_SQL_RELAXED_DURABILITY: case WF_SQL_FULL_DURABILITY: case WF_SQL_CUSTOMER_GET:
         return true;
     default:
         return false;
@@ -827,4 +827,28 @@ wf_err wf_tracker_backup_file(const char *dir, const char *suffix, char *path, s
     }
     snprintf(errbuf, errlen, "cannot create a backup file in %s: %s", dir, strerror(errno));
     return WF_ERR_FILE;
+}
+
+/* ---- the customer cache ------------------------------------------------ */
+
+wf_err wf_tracker_customer_get(wf_tracker *t, const char *desk_id, const char *email, char **account_id)
+{
+    one_value v = {.t = t};
+    wf_err err = run(t, WF_SQL_CUSTOMER_GET, "reading the customer cache", on_text, &v, NULL, "tt", desk_id, email);
+    if (err != WF_OK) {
+        free(v.text);
+        v.text = NULL;
+    }
+    *account_id = v.text;
+    return err;
+}
+
+wf_err wf_tracker_customer_put(wf_tracker *t, const char *desk_id, const char *email, const char *account_id)
+{
+    return run(t, WF_SQL_CUSTOMER_PUT, "caching a customer", NULL, NULL, NULL, "ttt", desk_id, email, account_id);
+}
+
+wf_err wf_tracker_customer_forget(wf_tracker *t, const char *desk_id, const char *email)
+{
+    return run(t, WF_SQL_CUSTOMER_FORGET, "forgetting a cached customer", NULL, NULL, NULL, "tt", desk_id, email);
 }

@@ -237,4 +237,14 @@ wf_err wf_tracker_lock_holder(wf_tracker *t, bool *held, char *holder, size_t ho
 /* Current time in microseconds (UTC), the clock used for updated_at_us. */
 int64_t wf_now_us(void);
 
+/* The customer cache (issue 12): address -> accountId of a customer of
+ * service desk desk_id. email is the lower-cased address. get sets
+ * *account_id to a copy (caller frees) or NULL when the address is not
+ * cached. put inserts or replaces; forget deletes (JSM refused the cached
+ * account). All return WF_ERR_TRACKER with wf_tracker_errmsg() set on
+ * failure. */
+wf_err wf_tracker_customer_get(wf_tracker *t, const char *desk_id, const char *email, char **account_id);
+wf_err wf_tracker_customer_put(wf_tracker *t, const char *desk_id, const char *email, const char *account_id);
+wf_err wf_tracker_customer_forget(wf_tracker *t, const char *desk_id, const char *email);
+
 #endif

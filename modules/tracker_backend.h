@@ -71,6 +71,10 @@ typedef enum {
     WF_SQL_LAST_SUCCESS,          /* -> unix seconds of the newest successful sync/replay */
     WF_SQL_OPEN_COUNT,            /* -> count of rows that still need work */
     WF_SQL_WINDOW_ROWS,           /* i from_us, i to_us (<0: open) -> row columns */
+    /* the customer cache (issue 12) */
+    WF_SQL_CUSTOMER_GET,          /* t desk_id, t email -> account_id */
+    WF_SQL_CUSTOMER_PUT,          /* t desk_id, t email, t account_id */
+    WF_SQL_CUSTOMER_FORGET,       /* t desk_id, t email */
     WF_SQL_COUNT_
 } wf_sql;
 

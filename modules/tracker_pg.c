@@ -169,6 +169,11 @@ static const char *const pg_sql[WF_SQL_COUNT_] = {
     [WF_SQL_OPEN_COUNT] = "SELECT count(*) FROM " S "submissions WHERE state IN " OPEN_STATES,
     [WF_SQL_WINDOW_ROWS] =
         "SELECT " WF_ROW_COLUMNS " FROM " S "submissions WHERE source_time_us >= $1 AND ($2 < 0 OR source_time_us <= $2)",
+    [WF_SQL_CUSTOMER_GET] = "SELECT account_id FROM " S "customers WHERE desk_id = $1 AND email = $2",
+    [WF_SQL_CUSTOMER_PUT] =
+        "INSERT INTO " S "customers (desk_id, email, account_id, created_at) VALUES ($1, $2, $3, " NOW_TEXT ") "
+        "ON CONFLICT (desk_id, email) DO UPDATE SET account_id = $3, created_at = " NOW_TEXT,
+    [WF_SQL_CUSTOMER_FORGET] = "DELETE FROM " S "customers WHERE desk_id = $1 AND email = $2",
 };
 
 typedef struct { PGconn *conn; } pg_impl;

@@ -453,6 +453,26 @@ static void test_prefetch_answers_gets_until_the_first_write(void **state)
     wf_tracker_row_free(&row);
 }
 
+static void test_customer_cache(void **state)
+{
+    fixture *fx = *state;
+    char *account = (char *)"x";
+    assert_int_equal(wf_tracker_customer_get(fx->t, "1", "ann@example.com", &account), WF_OK);
+    assert_null(account);
+    assert_int_equal(wf_tracker_customer_put(fx->t, "1", "ann@example.com", "qm:1"), WF_OK);
+    assert_int_equal(wf_tracker_customer_put(fx->t, "1", "ann@example.com", "qm:2"), WF_OK);
+    assert_int_equal(wf_tracker_customer_put(fx->t, "2", "ann@example.com", "qm:3"), WF_OK);
+    assert_int_equal(wf_tracker_customer_get(fx->t, "1", "ann@example.com", &account), WF_OK);
+    assert_string_equal(account, "qm:2");
+    free(account);
+    assert_int_equal(wf_tracker_customer_forget(fx->t, "1", "ann@example.com"), WF_OK);
+    assert_int_equal(wf_tracker_customer_get(fx->t, "1", "ann@example.com", &account), WF_OK);
+    assert_null(account);
+    assert_int_equal(wf_tracker_customer_get(fx->t, "2", "ann@example.com", &account), WF_OK);
+    assert_string_equal(account, "qm:3");
+    free(account);
+}
+
 /* ---- the operator's changes ------------------------------------------- */
 
 static void test_admin_insert_resolve_requeue_forget(void **state)
@@ -588,6 +608,7 @@ int main(void)
         TO(test_runs_and_their_reports),
         TO(test_meta_and_manual_fixes),
         TO(test_prefetch_answers_gets_until_the_first_write),
+        TO(test_customer_cache),
         TO(test_admin_insert_resolve_requeue_forget),
         TO(test_advisory_lock_is_one_session_at_a_time),
         TO(test_backup_is_a_private_sql_file_psql_restores),
