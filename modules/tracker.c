@@ -493,6 +493,28 @@ wf_err wf_tracker_meta_set(wf_tracker *t, const char *name, const char *value)
     return run(t, WF_SQL_META_SET, "writing meta", NULL, NULL, NULL, "tt", name, value);
 }
 
+/* ---- transactions spanning several calls ---------------------------------- */
+
+wf_err wf_tracker_begin(wf_tracker *t)
+{
+    return run(t, WF_SQL_BEGIN, "starting a transaction", NULL, NULL, NULL, "");
+}
+
+wf_err wf_tracker_commit(wf_tracker *t)
+{
+    return run(t, WF_SQL_COMMIT, "committing a transaction", NULL, NULL, NULL, "");
+}
+
+void wf_tracker_rollback(wf_tracker *t)
+{
+    if (!t->be->in_transaction(t)) return;
+    /* The message of the failure that led here is the one to keep. */
+    char keep[sizeof t->errmsg];
+    memcpy(keep, t->errmsg, sizeof keep);
+    run(t, WF_SQL_ROLLBACK, "rolling back a transaction", NULL, NULL, NULL, "");
+    memcpy(t->errmsg, keep, sizeof keep);
+}
+
 /* ---- reports -------------------------------------------------------------- */
 
 typedef struct {

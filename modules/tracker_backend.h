@@ -112,6 +112,7 @@ typedef struct wf_tracker_backend {
     wf_err (*try_lock)(wf_tracker *t, bool *got, char *holder, size_t holderlen);   /* NULL: no such lock */
     wf_err (*lock_holder)(wf_tracker *t, bool *held, char *holder, size_t holderlen);   /* NULL: no such lock */
     wf_err (*probe_writable)(wf_tracker *t, char *errbuf, size_t errlen);
+    bool (*in_transaction)(wf_tracker *t);   /* an explicit transaction is open (or failed, awaiting ROLLBACK) */
 } wf_tracker_backend;
 
 struct wf_tracker {

@@ -651,6 +651,12 @@ static wf_err pg_probe_writable(wf_tracker *t, char *errbuf, size_t errlen)
     return err;
 }
 
+static bool pg_in_transaction(wf_tracker *t)
+{
+    PGTransactionStatusType st = PQtransactionStatus(conn_of(t));
+    return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+}
+
 const wf_tracker_backend wf_tracker_pg_backend = {
     .kind = "postgresql",
     .sql = pg_sql,
@@ -664,4 +670,5 @@ const wf_tracker_backend wf_tracker_pg_backend = {
     .try_lock = pg_try_lock,
     .lock_holder = pg_lock_holder,
     .probe_writable = pg_probe_writable,
+    .in_transaction = pg_in_transaction,
 };

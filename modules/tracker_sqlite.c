@@ -368,6 +368,8 @@ static wf_err sqlite_probe_writable(wf_tracker *t, char *errbuf, size_t errlen)
     return WF_ERR_TRACKER;
 }
 
+static bool sqlite_in_transaction(wf_tracker *t) { return !sqlite3_get_autocommit(impl(t)->db); }
+
 const wf_tracker_backend wf_tracker_sqlite_backend = {
     .kind = "sqlite",
     .sql = sqlite_sql,
@@ -381,4 +383,5 @@ const wf_tracker_backend wf_tracker_sqlite_backend = {
     .try_lock = NULL,   /* one host: lock.c's flock on a file beside the tracker */
     .lock_holder = NULL,
     .probe_writable = sqlite_probe_writable,
+    .in_transaction = sqlite_in_transaction,
 };

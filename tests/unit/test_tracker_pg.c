@@ -453,6 +453,35 @@ static void test_prefetch_answers_gets_until_the_first_write(void **state)
     wf_tracker_row_free(&row);
 }
 
+static void test_transaction_lands_whole_or_not_at_all(void **state)
+{
+    fixture *fx = *state;
+    char k[65];
+    assert_int_equal(wf_tracker_begin(fx->t), WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(1, k), "1", "t", 1, 1), WF_OK);
+    assert_int_equal(wf_tracker_meta_set(fx->t, "m", "v"), WF_OK);
+    /* Not visible to another session before the commit. */
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM wf2jsm.submissions"), 0);
+    wf_tracker_rollback(fx->t);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM wf2jsm.submissions"), 0);
+    wf_tracker_rollback(fx->t);   /* outside a transaction: nothing */
+    assert_int_equal(wf_tracker_begin(fx->t), WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, k, "1", "t", 1, 1), WF_OK);
+    assert_int_equal(wf_tracker_commit(fx->t), WF_OK);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM wf2jsm.submissions"), 1);
+    /* A failed statement inside leaves the transaction for rollback, and
+     * the failure's message is the one kept. */
+    assert_int_equal(wf_tracker_begin(fx->t), WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(2, k), "2", "t", 2, 1), WF_OK);
+    raw_exec(fx, "ALTER TABLE wf2jsm.meta ADD CONSTRAINT short CHECK (length(value) < 3) NOT VALID");
+    assert_int_equal(wf_tracker_meta_set(fx->t, "m", "too long"), WF_ERR_TRACKER);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", wf_tracker_errmsg(fx->t));
+    wf_tracker_rollback(fx->t);
+    assert_string_equal(wf_tracker_errmsg(fx->t), msg);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM wf2jsm.submissions"), 1);
+}
+
 static void test_customer_cache(void **state)
 {
     fixture *fx = *state;
@@ -609,6 +638,7 @@ int main(void)
         TO(test_meta_and_manual_fixes),
         TO(test_prefetch_answers_gets_until_the_first_write),
         TO(test_customer_cache),
+        TO(test_transaction_lands_whole_or_not_at_all),
         TO(test_admin_insert_resolve_requeue_forget),
         TO(test_advisory_lock_is_one_session_at_a_time),
         TO(test_backup_is_a_private_sql_file_psql_restores),
