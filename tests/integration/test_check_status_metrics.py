@@ -192,6 +192,7 @@ def test_check_exit_is_the_class_of_the_problem_not_of_the_index_warning(world):
     assert "exit 2 (the most severe problem's class)" in p.stdout, p.stdout
 
 
+@sqlite_only
 def test_check_exit_is_the_most_severe_class(world):
     # a tracker others can read (5) outranks a bad token (4), whichever is listed first
     env = Env(world, "chk_worst", JIRA_API_TOKEN="wrong-" + SECRET_TOKEN)
