@@ -43,43 +43,59 @@ def wf2jsm_statements(world, app="wf2jsm"):
         return sum(1 for line in f if line.startswith(app + "|") and (" statement: " in line or " execute " in line))
 
 
-def measure(world, backend):
-    """Times TICKS no-op ticks with the tracker in backend; returns the
-    wall times, the source statements and the tracker statements per tick,
-    and the HTTP calls."""
+def prepare(world, backend):
+    """A working directory with the tracker in backend and 150 delivered rows."""
     env = harness.Env(world, "bench_" + backend, backend=backend)
     env.insert(100, "Tie", when="'2026-11-22 10:00:00+00'")
     for i in range(50):
         env.insert(1, "Single%d" % i, when="now() - interval '%d second'" % (60 - i))
     env.run("sync", "--catch-up", check=0)
     env.run("sync", check=0)   # warm the page cache
+    return env
+
+
+def time_ticks(env):
+    """Wall times of TICKS no-op ticks, and the HTTP calls they made."""
     env.http("POST", "/_admin/stats/reset", {})
-    times, sql_per_tick, tracker_per_tick = [], [], []
+    times = []
     for _ in range(TICKS):
-        before = wf2jsm_statements(world)
-        before_trk = wf2jsm_statements(world, "wf2jsm-tracker")
         start = time.perf_counter()
         env.run("sync", check=0)
         times.append((time.perf_counter() - start) * 1000)
+    return times, env.jsm_stats()["total_calls"]
+
+
+def count_statements(world, env, ticks=10):
+    """Statements per tick on the webform database and on the tracker's own
+    connection, from the server's statement log (switched on by main())."""
+    sql_per_tick, tracker_per_tick = [], []
+    for _ in range(ticks):
+        before = wf2jsm_statements(world)
+        before_trk = wf2jsm_statements(world, "wf2jsm-tracker")
+        env.run("sync", check=0)
         time.sleep(0.01)   # let the server write its log line
         sql_per_tick.append(wf2jsm_statements(world) - before)
         tracker_per_tick.append(wf2jsm_statements(world, "wf2jsm-tracker") - before_trk)
-    return env, times, sql_per_tick, tracker_per_tick, env.jsm_stats()["total_calls"]
+    return sql_per_tick, tracker_per_tick
 
 
 def main():
     os.environ["WF2JSM_BIN"] = os.path.join(harness.ROOT, "bin", "wf2jsm")
     world = harness.World()
     try:
-        # The server logs every statement with the client's application_name,
-        # which wf2jsm sets: the count per tick is read from the log.
-        env0 = harness.Env(world, "bench_setup")
-        env0.admin_psql("ALTER SYSTEM SET log_statement = 'all'")
-        env0.admin_psql("ALTER SYSTEM SET log_line_prefix = '%a|'")
-        env0.admin_psql("SELECT pg_reload_conf()")
+        envs = {b: prepare(world, b) for b in ("sqlite", "pg")}
+        # Timed with the server's statement log off: it costs the server
+        # more than the statements themselves.
+        timed = {b: time_ticks(env) for b, env in envs.items()}
+        # Then counted: the server logs every statement with the client's
+        # application_name, which wf2jsm sets.
+        envs["sqlite"].admin_psql("ALTER SYSTEM SET log_statement = 'all'")
+        envs["sqlite"].admin_psql("ALTER SYSTEM SET log_line_prefix = '%a|'")
+        envs["sqlite"].admin_psql("SELECT pg_reload_conf()")
         time.sleep(0.3)
-        results = {b: measure(world, b) for b in ("sqlite", "pg")}
-        env = results["sqlite"][0]
+        counted = {b: count_statements(world, env) for b, env in envs.items()}
+        results = {b: (envs[b], timed[b][0], counted[b][0], counted[b][1], timed[b][1]) for b in envs}
+        env = envs["sqlite"]
         floor_bin = os.path.join(harness.ROOT, "build", "pq_floor")
         subprocess.run(["sh", "-c", "cc -O2 -o %s %s $(pkg-config --cflags --libs libpq libcurl)"
                         % (floor_bin, os.path.join(harness.ROOT, "tests", "bench", "pq_floor.c"))], check=True)
