@@ -271,6 +271,12 @@ static void add_changed(cJSON *report, wf_job *job, wf_source *src, const char *
     for (size_t i = 0; i < cs.nkeys; i++)
         if (ntimes == 0 || times[ntimes - 1] != times[i]) times[ntimes++] = times[i];
     char err[1024];
+    /* Each scanned row is looked up in the tracker: one read for all of
+     * them rather than a round trip each to a PostgreSQL tracker. */
+    if (ntimes > 0 && wf_tracker_prefetch(job->tracker, times[0], times[ntimes - 1]) != WF_OK) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "%s", wf_tracker_errmsg(job->tracker));
+        goto done;
+    }
     if (wf_source_stream_times(src, times, ntimes, on_scanned_row, &cs, err, sizeof err) != WF_OK && cs.err == WF_OK)
         snprintf(cs.errmsg, sizeof cs.errmsg, "%s", err);
 

@@ -86,8 +86,9 @@ void wf_tracker_row_free(wf_tracker_row *row);
  * wf_tracker_get() of each row of its window costs no round trip (with a
  * PostgreSQL tracker, one per row otherwise). A key not among them is still
  * looked up in the tracker. The copy is dropped by the first write through
- * t, so it never answers with a state older than the tracker's own; it is
- * only valid while this process holds the run lock. Returns
+ * t, so it never answers with a state older than the tracker's own while
+ * this process holds the run lock; without it (status) it is a snapshot of
+ * the moment of the read, as a report is anyway. Returns
  * WF_ERR_TRACKER or WF_ERR_NOMEM (then nothing is kept, which is only
  * slower). */
 wf_err wf_tracker_prefetch(wf_tracker *t, int64_t from_us, int64_t to_us);
