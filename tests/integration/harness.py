@@ -267,6 +267,44 @@ class Env:
         else:
             self.tracker_psql(sql)
 
+    def delete_tracker(self):
+        """The tracker is lost: the host was rebuilt from its image (SQLite),
+        or the schema was dropped (PostgreSQL)."""
+        if self.backend == "sqlite":
+            shutil.rmtree(self.path("tracker"))
+        else:
+            self.tracker_psql("DROP SCHEMA wf2jsm CASCADE")
+
+    def copy_tracker(self, dest):
+        """A consistent copy, as a nightly backup takes it: SQLite's backup
+        API, or pg_dump of the schema wf2jsm."""
+        if self.backend == "sqlite":
+            import sqlite3
+            src = sqlite3.connect(self.path("tracker", "tracker.db"))
+            dst = sqlite3.connect(dest)
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+                dst.close()
+        else:
+            subprocess.run(["pg_dump", "--schema=wf2jsm", "--no-owner", "-f", dest, self.tracker_url], check=True,
+                           capture_output=True)
+
+    def put_back_tracker(self, copy):
+        """Restores a copy_tracker() copy over the current tracker."""
+        if self.backend == "sqlite":
+            tdir = self.path("tracker")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(os.path.join(tdir, "tracker.db" + suffix)):
+                    os.remove(os.path.join(tdir, "tracker.db" + suffix))
+            shutil.copyfile(copy, os.path.join(tdir, "tracker.db"))
+            os.chmod(os.path.join(tdir, "tracker.db"), 0o600)
+        else:
+            self.tracker_psql("DROP SCHEMA wf2jsm CASCADE")
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.tracker_url, "-f", copy], check=True,
+                           capture_output=True)
+
     def tracker_psql(self, sql, url=None):
         p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url or self.tracker_url, "-c", sql],
                            check=True, capture_output=True, text=True,
