@@ -69,7 +69,9 @@ static void draw_progress(const wf_run_stats *s, void *ctx)
     memset(bar, '#', (size_t)fill);
     memset(bar + fill, '.', (size_t)(30 - fill));
     bar[30] = '\0';
-    fprintf(stderr, "\r[%s] %ld/%ld  %.1f/s  ETA %s ", bar, done, total, rate, eta);
+    double calls = ms > 0 ? (double)s->http_requests * 1000.0 / (double)ms : 0.0;
+    fprintf(stderr, "\r[%s] %ld/%ld  %.1f/s  %.1f calls/s  %d in flight  ETA %s ", bar, done, total, rate, calls,
+            s->in_flight, eta);
 }
 
 /* SYNC_METRICS_FILE after a run. A metrics file that cannot be written
@@ -100,12 +102,16 @@ static void log_summary(wf_log *log, const wf_run_stats *s, int exit_code, const
     int v[] = {s->seen, s->created, s->adopted, s->delivered, s->failed, s->parked, s->attachments_uploaded,
                s->attachments_failed, s->retries, s->http_429, s->manual_fixes, exit_code};
     for (int i = 0; i < 12; i++) snprintf(f[i], sizeof f[i], "%d", v[i]);
-    char dur[24];
+    char dur[24], g[5][24], rps[24];
     snprintf(dur, sizeof dur, "%ld", s->duration_ms);
+    int w[] = {s->http_requests, s->peak_in_flight, s->garbled, s->lookups, s->lookup_calls};
+    for (int i = 0; i < 5; i++) snprintf(g[i], sizeof g[i], "%d", w[i]);
+    snprintf(rps, sizeof rps, "%.1f", s->duration_ms > 0 ? s->http_requests * 1000.0 / (double)s->duration_ms : 0.0);
     wf_log_kv(log, "run_summary", exit_code == 0 ? "INFO" : "WARN", "event", "run_finished", "mode", mode,
               "seen", f[0], "created", f[1], "adopted", f[2], "delivered", f[3], "failed", f[4], "parked", f[5],
               "attachments_uploaded", f[6], "attachments_failed", f[7], "retries", f[8], "http_429", f[9],
-              "manual_fixes", f[10], "duration_ms", dur, "exit", f[11], NULL);
+              "manual_fixes", f[10], "http_requests", g[0], "requests_per_second", rps, "peak_in_flight", g[1],
+              "garbled", g[2], "lookups", g[3], "lookup_calls", g[4], "duration_ms", dur, "exit", f[11], NULL);
 }
 
 /* Runs batches over [from_us, to_us] (from_us == INT64_MIN with
@@ -161,6 +167,8 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         rc = wf_process_batch(&run, window, to_us, &more);
         if (!catch_up) break;
     }
+    wf_err finished = wf_process_batch_finish(&run);
+    if (rc == WF_OK) rc = finished;
     run.stats.duration_ms = elapsed_ms(&start);
     if (bar.drawn_ms >= 0) {
         bar.drawn_ms = -1;
@@ -180,9 +188,12 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         write_metrics(&job, &run.stats, status, use_cursor && rc == WF_OK && !more && !stop_requested);
     }
     if (catch_up || dry_run || isatty(STDOUT_FILENO))
-        printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d\n", command,
+        printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d; "
+               "%d HTTP requests (%.1f/s, %d answered 429, peak %d in flight)\n", command,
                run.stats.seen, run.stats.created, run.stats.adopted, run.stats.delivered, run.stats.failed,
-               run.stats.parked);
+               run.stats.parked, run.stats.http_requests,
+               run.stats.duration_ms > 0 ? run.stats.http_requests * 1000.0 / (double)run.stats.duration_ms : 0.0,
+               run.stats.http_429, run.stats.peak_in_flight);
     if (wf_log_errors(job.log) > 0)
         fprintf(stderr, "wf2jsm %s: warning: %d log line(s) could not be written to %s (check its free space "
                 "and permissions)\n", command, wf_log_errors(job.log), job.cfg.log_dir);

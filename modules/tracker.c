@@ -468,10 +468,11 @@ wf_err wf_tracker_run_finish(wf_tracker *t, long run_id, const wf_run_stats *s,
 {
     run(t, WF_SQL_RELAXED_DURABILITY, "relaxing durability", NULL, NULL, NULL, "");
     wf_err err = run(t, WF_SQL_RUN_FINISH, "finishing a run", NULL, NULL, NULL,
-        "iiiiiiiiiiiiiit", (int64_t)run_id, (int64_t)exit_code, (int64_t)s->seen, (int64_t)s->created,
+        "iiiiiiiiiiiiiitiiiii", (int64_t)run_id, (int64_t)exit_code, (int64_t)s->seen, (int64_t)s->created,
         (int64_t)s->adopted, (int64_t)s->delivered, (int64_t)s->failed, (int64_t)s->parked,
         (int64_t)s->attachments_uploaded, (int64_t)s->attachments_failed, (int64_t)s->retries,
-        (int64_t)s->http_429, (int64_t)s->manual_fixes, (int64_t)s->duration_ms, error);
+        (int64_t)s->http_429, (int64_t)s->manual_fixes, (int64_t)s->duration_ms, error, (int64_t)s->http_requests,
+        (int64_t)s->peak_in_flight, (int64_t)s->garbled, (int64_t)s->lookups, (int64_t)s->lookup_calls);
     run(t, WF_SQL_FULL_DURABILITY, "restoring durability", NULL, NULL, NULL, "");
     return err;
 }
@@ -618,6 +619,8 @@ static wf_err on_run(const wf_sql_cols *c, void *ctx)
                        &r->manual_fixes, &r->duration_ms};
     for (int i = 0; i < 12; i++) *figures[i] = (long)col_int(t, c, 5 + i);
     r->error = col_dup(t, c, 17);
+    long *throughput[] = {&r->http_requests, &r->peak_in_flight, &r->garbled, &r->lookups, &r->lookup_calls};
+    for (int i = 0; i < 5; i++) *throughput[i] = (long)col_int(t, c, 18 + i);
     l->n++;
     return r->command && r->started_at ? WF_OK : WF_ERR_NOMEM;
 }
@@ -785,6 +788,8 @@ static wf_err on_totals(const wf_sql_cols *c, void *ctx)
     tc->out->failed = (long)col_int(tc->t, c, 0);
     tc->out->parked = (long)col_int(tc->t, c, 1);
     tc->out->http_429 = (long)col_int(tc->t, c, 2);
+    tc->out->http_requests = (long)col_int(tc->t, c, 3);
+    tc->out->garbled = (long)col_int(tc->t, c, 4);
     return WF_OK;
 }
 

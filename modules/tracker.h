@@ -185,6 +185,8 @@ typedef struct wf_tracker_run {
     long seen, created, adopted, delivered, failed, parked, attachments_uploaded, attachments_failed,
          retries, http_429, manual_fixes, duration_ms;
     char *error;
+    /* what the run's concurrency did (issue 11) */
+    long http_requests, peak_in_flight, garbled, lookups, lookup_calls;
 } wf_tracker_run;
 
 /* The limit newest runs, newest first. Free with wf_tracker_runs_free(). */
@@ -219,7 +221,7 @@ wf_err wf_tracker_newest_delivered(wf_tracker *t, size_t limit, char (*keys)[65]
                                    long *total);
 
 typedef struct wf_tracker_totals {
-    long failed, parked, http_429;   /* sums over all runs */
+    long failed, parked, http_429, http_requests, garbled;   /* sums over all runs */
     int64_t last_success_s;          /* end of the newest sync/replay run that exited 0; 0: never */
 } wf_tracker_totals;
 

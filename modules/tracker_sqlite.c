@@ -65,7 +65,8 @@ static const char *const sqlite_sql[WF_SQL_COUNT_] = {
     [WF_SQL_RUN_FINISH] =
         "UPDATE runs SET finished_at = " NOW_TEXT ", exit_code = ?2, seen = ?3, created = ?4, adopted = ?5, "
         "  delivered = ?6, failed = ?7, parked = ?8, attachments_uploaded = ?9, attachments_failed = ?10, "
-        "  retries = ?11, http_429 = ?12, manual_fixes = ?13, duration_ms = ?14, error = ?15 WHERE id = ?1",
+        "  retries = ?11, http_429 = ?12, manual_fixes = ?13, duration_ms = ?14, error = ?15, http_requests = ?16, "
+        "  peak_in_flight = ?17, garbled = ?18, lookups = ?19, lookup_calls = ?20 WHERE id = ?1",
     [WF_SQL_META_GET] = "SELECT value FROM meta WHERE name = ?1",
     [WF_SQL_META_SET] = "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
 
@@ -121,7 +122,8 @@ static const char *const sqlite_sql[WF_SQL_COUNT_] = {
     [WF_SQL_NEWEST] = "SELECT source_time, source_time_us FROM submissions ORDER BY source_time_us DESC LIMIT 1",
     [WF_SQL_RECENT_RUNS] =
         "SELECT id, command, started_at, finished_at, exit_code, seen, created, adopted, delivered, failed, parked, "
-        "attachments_uploaded, attachments_failed, retries, http_429, manual_fixes, duration_ms, error "
+        "attachments_uploaded, attachments_failed, retries, http_429, manual_fixes, duration_ms, error, "
+        "http_requests, peak_in_flight, garbled, lookups, lookup_calls "
         "FROM runs ORDER BY id DESC LIMIT ?1",
     [WF_SQL_PROBLEMS] =
         "SELECT " WF_ROW_COLUMNS " FROM submissions WHERE state IN ('failed', 'parked') "
@@ -136,7 +138,8 @@ static const char *const sqlite_sql[WF_SQL_COUNT_] = {
         "AND content_checksum IS NOT NULL ORDER BY source_time_us DESC LIMIT ?1",
     [WF_SQL_FIX_FIELDS] = "SELECT field_id FROM manual_fixes WHERE key = ?1",
     [WF_SQL_RUN_TOTALS] =
-        "SELECT coalesce(sum(failed), 0), coalesce(sum(parked), 0), coalesce(sum(http_429), 0) FROM runs",
+        "SELECT coalesce(sum(failed), 0), coalesce(sum(parked), 0), coalesce(sum(http_429), 0), "
+        "coalesce(sum(http_requests), 0), coalesce(sum(garbled), 0) FROM runs",
     [WF_SQL_LAST_SUCCESS] =
         "SELECT coalesce(CAST(strftime('%s', finished_at) AS INTEGER), 0) FROM runs "
         "WHERE exit_code = 0 AND finished_at IS NOT NULL AND command IN ('sync', 'replay') "
