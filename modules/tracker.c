@@ -65,11 +65,14 @@ void wf_tracker_close(wf_tracker *t)
 /* ---- running statements ------------------------------------------------ */
 
 /* Converts types ('t' text or NULL, 'i' int64_t, 'b' int) and the variadic
- * values into the backend's argument array (at most 16). */
+ * values into the backend's argument array. Returns their number, or -1
+ * for more than WF_SQL_MAX_ARGS (a programming error, failed loudly by the
+ * callers rather than bound short). */
 static int collect_args(wf_sql_arg *args, const char *types, va_list ap)
 {
     int n = 0;
-    for (; types[n] && n < 16; n++) {
+    if (strlen(types) > WF_SQL_MAX_ARGS) return -1;
+    for (; types[n] && n < WF_SQL_MAX_ARGS; n++) {
         args[n].type = types[n] == 't' ? 't' : 'i';
         args[n].text = NULL;
         args[n].num = 0;
@@ -80,6 +83,13 @@ static int collect_args(wf_sql_arg *args, const char *types, va_list ap)
         }
     }
     return n;
+}
+
+static wf_err too_many_args(wf_tracker *t, const char *doing)
+{
+    snprintf(t->errmsg, sizeof t->errmsg, "tracker %s: %s failed: internal error: more than %d parameters",
+             t->name, doing, WF_SQL_MAX_ARGS);
+    return WF_ERR_TRACKER;
 }
 
 /* Statements that change nothing: everything else drops the prefetched rows. */
@@ -104,11 +114,12 @@ static bool is_read(wf_sql id)
 static wf_err run(wf_tracker *t, wf_sql id, const char *doing, wf_sql_row_fn on_row, void *ctx, long *changes,
                   const char *types, ...)
 {
-    wf_sql_arg args[16];
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
     va_list ap;
     va_start(ap, types);
     int n = collect_args(args, types, ap);
     va_end(ap);
+    if (n < 0) return too_many_args(t, doing);
     if (changes) *changes = 0;
     if (!t->be->sql[id]) return WF_OK;   /* a statement this backend does not need */
     if (!is_read(id)) drop_cache(t);
@@ -227,11 +238,12 @@ static wf_err on_row_list(const wf_sql_cols *c, void *ctx)
 wf_err wf_tracker_sql_select(wf_tracker *t, wf_sql id, const char *doing, wf_tracker_row **rows, size_t *n,
                                const char *types, ...)
 {
-    wf_sql_arg args[16];
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
     va_list ap;
     va_start(ap, types);
     int nargs = collect_args(args, types, ap);
     va_end(ap);
+    if (nargs < 0) return too_many_args(t, doing);
     row_list l = {.t = t};
     wf_err err = t->be->run(t, id, doing, args, nargs, on_row_list, &l, NULL);
     if (err != WF_OK) {
@@ -248,11 +260,12 @@ wf_err wf_tracker_sql_select(wf_tracker *t, wf_sql id, const char *doing, wf_tra
 
 wf_err wf_tracker_sql_write(wf_tracker *t, wf_sql id, const char *doing, long *changes, const char *types, ...)
 {
-    wf_sql_arg args[16];
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
     va_list ap;
     va_start(ap, types);
     int nargs = collect_args(args, types, ap);
     va_end(ap);
+    if (nargs < 0) return too_many_args(t, doing);
     if (changes) *changes = 0;
     if (!t->be->sql[id]) return WF_OK;
     if (!is_read(id)) drop_cache(t);
@@ -261,11 +274,12 @@ wf_err wf_tracker_sql_write(wf_tracker *t, wf_sql id, const char *doing, long *c
 
 wf_err wf_tracker_sql_exists(wf_tracker *t, wf_sql id, const char *doing, bool *found, const char *types, ...)
 {
-    wf_sql_arg args[16];
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
     va_list ap;
     va_start(ap, types);
     int nargs = collect_args(args, types, ap);
     va_end(ap);
+    if (nargs < 0) return too_many_args(t, doing);
     one_value v = {.t = t};
     wf_err err = t->be->run(t, id, doing, args, nargs, on_int, &v, NULL);
     *found = err == WF_OK && v.found;

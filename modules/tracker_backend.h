@@ -78,6 +78,9 @@ typedef enum {
     WF_SQL_COUNT_
 } wf_sql;
 
+/* The most parameters one statement takes. */
+#define WF_SQL_MAX_ARGS 32
+
 /* One bound parameter: type 't' (text, NULL for SQL NULL) or 'i' (int64). */
 typedef struct wf_sql_arg {
     char type;

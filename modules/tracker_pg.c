@@ -387,10 +387,10 @@ struct wf_sql_cols {
 static wf_err pg_run(wf_tracker *t, wf_sql id, const char *doing, const wf_sql_arg *args, int nargs,
                      wf_sql_row_fn on_row, void *ctx, long *changes)
 {
-    Oid types[16];
-    const char *values[16];
-    char nums[16][24];
-    for (int i = 0; i < nargs && i < 16; i++) {
+    Oid types[WF_SQL_MAX_ARGS];
+    const char *values[WF_SQL_MAX_ARGS];
+    char nums[WF_SQL_MAX_ARGS][24];
+    for (int i = 0; i < nargs && i < WF_SQL_MAX_ARGS; i++) {
         if (args[i].type == 't') {
             types[i] = TEXTOID;
             values[i] = args[i].text;

@@ -359,7 +359,8 @@ static void test_runs_and_their_reports(void **state)
     assert_int_equal(wf_tracker_run_begin(fx->t, "sync", &r1), WF_OK);
     assert_int_equal(wf_tracker_run_begin(fx->t, "status", &r2), WF_OK);
     assert_true(r2 > r1 && r1 > 0);
-    wf_run_stats s = {.seen = 5, .created = 4, .failed = 2, .parked = 1, .http_429 = 3, .duration_ms = 120};
+    wf_run_stats s = {.seen = 5, .created = 4, .failed = 2, .parked = 1, .http_429 = 3, .duration_ms = 120,
+                      .http_requests = 17, .peak_in_flight = 6, .garbled = 2, .lookups = 1, .lookup_calls = 1};
     assert_int_equal(wf_tracker_run_finish(fx->t, r1, &s, 0, NULL), WF_OK);
     wf_tracker_run *runs = NULL;
     size_t n = 0;
@@ -375,6 +376,10 @@ static void test_runs_and_their_reports(void **state)
     assert_int_equal(runs[1].seen, 5);
     assert_int_equal(runs[1].http_429, 3);
     assert_int_equal(runs[1].duration_ms, 120);
+    assert_int_equal(runs[1].http_requests, 17);
+    assert_int_equal(runs[1].peak_in_flight, 6);
+    assert_int_equal(runs[1].garbled, 2);
+    assert_int_equal(runs[1].lookup_calls, 1);
     assert_non_null(runs[1].finished_at);
     wf_tracker_runs_free(runs, n);
     wf_tracker_totals tot;
@@ -382,6 +387,8 @@ static void test_runs_and_their_reports(void **state)
     assert_int_equal(tot.failed, 2);
     assert_int_equal(tot.parked, 1);
     assert_int_equal(tot.http_429, 3);
+    assert_int_equal(tot.http_requests, 17);
+    assert_int_equal(tot.garbled, 2);
     int64_t now_s = wf_now_us() / 1000000;
     assert_true(tot.last_success_s > now_s - 60 && tot.last_success_s <= now_s + 1);
     bool exists = false;
