@@ -100,6 +100,18 @@ static void render(FILE *fp, const tracker_figures *f, const wf_run_stats *stats
     fprintf(fp, "wf2jsm_parked_total %lld\n", (long long)f->totals.parked);
     family(fp, "wf2jsm_http_429_total", "counter", "HTTP 429 replies from Jira, summed over all runs.");
     fprintf(fp, "wf2jsm_http_429_total %lld\n", (long long)f->totals.http_429);
+    family(fp, "wf2jsm_http_requests_total", "counter", "HTTP requests sent to Jira (every try), summed over all runs.");
+    fprintf(fp, "wf2jsm_http_requests_total %lld\n", (long long)f->totals.http_requests);
+    family(fp, "wf2jsm_garbled_answers_total", "counter",
+           "Answers from Jira whose status or body could not be used, summed over all runs.");
+    fprintf(fp, "wf2jsm_garbled_answers_total %lld\n", (long long)f->totals.garbled);
+    family(fp, "wf2jsm_run_requests_per_second", "gauge", "HTTP requests per second of the last sync run.");
+    fprintf(fp, "wf2jsm_run_requests_per_second %.2f\n",
+            stats->duration_ms > 0 ? (double)stats->http_requests * 1000.0 / (double)stats->duration_ms : 0.0);
+    family(fp, "wf2jsm_run_http_429", "gauge", "HTTP 429 replies in the last sync run.");
+    fprintf(fp, "wf2jsm_run_http_429 %d\n", stats->http_429);
+    family(fp, "wf2jsm_run_peak_in_flight", "gauge", "Most HTTP requests in flight at once in the last sync run.");
+    fprintf(fp, "wf2jsm_run_peak_in_flight %d\n", stats->peak_in_flight);
 }
 
 /* Makes the rename durable: without this a crash can bring back the old
