@@ -161,6 +161,18 @@ static wf_err on_text(const wf_sql_cols *c, void *ctx)
     return WF_OK;
 }
 
+/* Makes room for one more item in items (n used of *cap, each size bytes),
+ * doubling its capacity. Returns the array to use from now on, or NULL when
+ * memory ran out (items is then left as it was, still the caller's). */
+static void *grow(void *items, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) return items;
+    size_t more = *cap ? *cap * 2 : 16;
+    void *grown = realloc(items, more * size);
+    if (grown) *cap = more;
+    return grown;
+}
+
 /* ---- rows ----------------------------------------------------------------- */
 
 void wf_tracker_row_free(wf_tracker_row *row)
@@ -223,13 +235,9 @@ typedef struct {
 static wf_err on_row_list(const wf_sql_cols *c, void *ctx)
 {
     row_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        wf_tracker_row *grown = realloc(l->rows, cap * sizeof *grown);
-        if (!grown) return WF_ERR_NOMEM;
-        l->rows = grown;
-        l->cap = cap;
-    }
+    void *grown = grow(l->rows, &l->cap, l->n, sizeof *l->rows);
+    if (!grown) return WF_ERR_NOMEM;
+    l->rows = grown;
     wf_err err = read_row(l->t, c, &l->rows[l->n]);
     if (err == WF_OK) l->n++;
     return err;
@@ -437,13 +445,9 @@ typedef struct {
 static wf_err on_time(const wf_sql_cols *c, void *ctx)
 {
     time_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        int64_t *grown = realloc(l->times, cap * sizeof *grown);
-        if (!grown) return WF_ERR_NOMEM;
-        l->times = grown;
-        l->cap = cap;
-    }
+    void *grown = grow(l->times, &l->cap, l->n, sizeof *l->times);
+    if (!grown) return WF_ERR_NOMEM;
+    l->times = grown;
     l->times[l->n++] = col_int(l->t, c, 0);
     return WF_OK;
 }
@@ -613,13 +617,9 @@ static wf_err on_run(const wf_sql_cols *c, void *ctx)
 {
     run_list *l = ctx;
     wf_tracker *t = l->t;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        wf_tracker_run *grown = realloc(l->runs, cap * sizeof *grown);
-        if (!grown) return WF_ERR_NOMEM;
-        l->runs = grown;
-        l->cap = cap;
-    }
+    void *grown = grow(l->runs, &l->cap, l->n, sizeof *l->runs);
+    if (!grown) return WF_ERR_NOMEM;
+    l->runs = grown;
     wf_tracker_run *r = &l->runs[l->n];
     memset(r, 0, sizeof *r);
     r->id = (long)col_int(t, c, 0);
@@ -683,13 +683,9 @@ static wf_err on_fix(const wf_sql_cols *c, void *ctx)
 {
     fix_list *l = ctx;
     wf_tracker *t = l->t;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        wf_tracker_fix *grown = realloc(l->fixes, cap * sizeof *grown);
-        if (!grown) return WF_ERR_NOMEM;
-        l->fixes = grown;
-        l->cap = cap;
-    }
+    void *grown = grow(l->fixes, &l->cap, l->n, sizeof *l->fixes);
+    if (!grown) return WF_ERR_NOMEM;
+    l->fixes = grown;
     wf_tracker_fix *f = &l->fixes[l->n++];
     f->id = (long)col_int(t, c, 0);
     f->key = col_dup(t, c, 1);
@@ -731,13 +727,9 @@ typedef struct {
 static wf_err on_string(const wf_sql_cols *c, void *ctx)
 {
     string_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        char **grown = realloc(l->items, cap * sizeof *grown);
-        if (!grown) return WF_ERR_NOMEM;
-        l->items = grown;
-        l->cap = cap;
-    }
+    void *grown = grow(l->items, &l->cap, l->n, sizeof *l->items);
+    if (!grown) return WF_ERR_NOMEM;
+    l->items = grown;
     char *s = col_dup(l->t, c, 0);
     if (!s) return WF_ERR_NOMEM;
     l->items[l->n++] = s;
