@@ -88,12 +88,15 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZ_WARN = $(filter-out -Wno-format-truncation,$(WARN))
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_OBJS = $(MODULES:%=build/fuzz/obj/%.o) build/fuzz/obj/migrations.o
+FUZZ_OBJS = $(MODULES:%=build/fuzz/obj/%.o) build/fuzz/obj/migrations.o build/fuzz/obj/migrations_pg.o
 .SECONDARY: $(FUZZ_OBJS)
 build/fuzz/obj/%.o: modules/%.c $(HEADERS)
 	@mkdir -p build/fuzz/obj
 	$(FUZZ_CC) $(FUZZ_WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
 build/fuzz/obj/migrations.o: build/migrations.c
+	@mkdir -p build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+build/fuzz/obj/migrations_pg.o: build/migrations_pg.c
 	@mkdir -p build/fuzz/obj
 	$(FUZZ_CC) $(FUZZ_WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_OBJS)
