@@ -4,6 +4,7 @@
 #include "job.h"
 #include "../modules/jira_fields.h"
 #include "../modules/jsm_client.h"
+#include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
 #include <cjson/cJSON.h>
@@ -384,6 +385,16 @@ static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker,
         OK(c, "tracker %s is writable and owner-only", cfg->tracker_db);
     }
     sqlite3_free(busy);
+    /* Whether it was new, rebuilt from JSM or caught up with it (and from
+     * how many requests): after a lost tracker, the first thing to know. */
+    int64_t cursor = 0;
+    bool has_rows = false;
+    cJSON *origin = wf_rebuild_meta(tracker);
+    char line[512];
+    wf_rebuild_describe(origin, line, sizeof line);
+    if (origin) OK(c, "tracker %s", line);
+    else if (wf_tracker_cursor(tracker, &cursor, &has_rows) == WF_OK && !has_rows) OK(c, "tracker is empty, %s", line);
+    cJSON_Delete(origin);
 }
 
 static void check_log_dir(checker *c, const char *dir)

@@ -4,7 +4,9 @@
 #include "../modules/attachments.h"
 #include "../modules/jira_fields.h"
 #include "../modules/jsm_client.h"
+#include "../modules/process_batch.h"
 #include "../modules/tracker_admin.h"
+#include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
 #include <getopt.h>
@@ -96,30 +98,13 @@ static int compare_tickets(const void *a, const void *b)
     return c ? c : compare_jsm_keys(x->jsm_key, y->jsm_key);
 }
 
-/* The key prefix a wf2jsm-<prefix> label carries, lower-cased into out;
- * false when label is not one. */
-static bool key_label_prefix(const char *label, char out[WF_KEY_LABEL_PREFIX_LEN + 1])
-{
-    size_t n = strlen(WF_KEY_LABEL);
-    if (strncmp(label, WF_KEY_LABEL, n) != 0 || label[n] != '-' || strlen(label + n + 1) != WF_KEY_LABEL_PREFIX_LEN)
-        return false;
-    for (size_t i = 0; i < WF_KEY_LABEL_PREFIX_LEN; i++) {
-        char c = label[n + 1 + i];
-        if (c >= 'A' && c <= 'F') c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-        out[i] = c;
-    }
-    out[WF_KEY_LABEL_PREFIX_LEN] = '\0';
-    return true;
-}
-
 static bool issue_has_label(const cJSON *issue, const char *prefix)
 {
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(issue, "fields"), "labels");
     const cJSON *l;
     char p[WF_KEY_LABEL_PREFIX_LEN + 1];
     cJSON_ArrayForEach(l, labels) {
-        if (cJSON_IsString(l) && key_label_prefix(l->valuestring, p) && strcmp(p, prefix) == 0) return true;
+        if (cJSON_IsString(l) && wf_rebuild_label_prefix(l->valuestring, p) && strcmp(p, prefix) == 0) return true;
     }
     return false;
 }
@@ -198,7 +183,7 @@ static wf_err list_tickets(recon *r)
         if (!t->jsm_key) { rc = WF_ERR_NOMEM; goto out; }
         const cJSON *l;
         cJSON_ArrayForEach(l, labels) {
-            if (cJSON_IsString(l) && key_label_prefix(l->valuestring, t->prefix)) break;
+            if (cJSON_IsString(l) && wf_rebuild_label_prefix(l->valuestring, t->prefix)) break;
         }
     }
     qsort(r->tickets, r->ntickets, sizeof *r->tickets, compare_tickets);
@@ -669,6 +654,46 @@ static wf_err reconcile(recon *r, size_t *nrows)
     return settle_strangers(r);
 }
 
+/* --apply first rebuilds the tracker from JSM (tracker_rebuild.h): every
+ * request whose key the tracker lacks is matched to its source row and
+ * recorded, and the source rows nothing carries are queued, so that the
+ * comparison below starts from what sync itself would learn. Uses the
+ * command's curl handle and run id. */
+static wf_err rebuild_from_jsm(recon *r)
+{
+    wf_job *job = r->job;
+    wf_run run;
+    wf_rebuild_report rep;
+    char *password = NULL;
+    wf_err rc = WF_OK;
+    if (!job->source) {
+        rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+        wf_log_add_secret(job->log, password);
+        free(password);
+        if (rc != WF_OK) return rc;
+    }
+    wf_run_init(&run, &job->cfg, job->log, job->tracker, job->source, NULL, r->run_id);
+    run.jsm = r->jsm;
+    rc = wf_rebuild_from_jsm(&run, "reconcile", true, &rep);
+    run.jsm = NULL;   /* the command's handle, closed by the command */
+    if (rc != WF_OK) {
+        snprintf(job->err, sizeof job->err, "%s", run.fatal_msg);
+    } else {
+        char result[256];
+        snprintf(result, sizeof result, "ok: %d requests, %d adopted (%d left attaching), %d known, %d queued, "
+                 "%d unmatched", rep.requests, rep.adopted, rep.incomplete, rep.known, rep.queued, rep.unmatched);
+        if (rep.tracker_was_empty || rep.adopted > 0)
+            printf("%s the tracker from %d request%s: %d submission%s adopted (%d left attaching for their files), "
+                   "%d source row%s queued\n", rep.tracker_was_empty ? "rebuilt" : "caught up",
+                   rep.requests, rep.requests == 1 ? "" : "s", rep.adopted, rep.adopted == 1 ? "" : "s",
+                   rep.incomplete, rep.queued, rep.queued == 1 ? "" : "s");
+        r->stats.adopted += rep.adopted;
+        rc = audit(r, NULL, NULL, "rebuild", result);
+    }
+    wf_run_cleanup(&run);
+    return rc;
+}
+
 /* Backs the tracker up, opens the audit trail and starts a run, whose id
  * adopted requests record as created_run (so `rollback --run` can undo). */
 static wf_err prepare_changes(recon *r)
@@ -755,6 +780,7 @@ int cmd_reconcile(int argc, char **argv)
     }
     if ((rc = check_label_carrier(&r)) != WF_OK || (rc = list_tickets(&r)) != WF_OK) goto out;
     if (changes && (rc = prepare_changes(&r)) != WF_OK) goto out;
+    if (apply && !delete_orphans && (rc = rebuild_from_jsm(&r)) != WF_OK) goto out;
     rc = reconcile(&r, &nrows);
     if (rc == WF_OK) print_totals(&r, nrows);
     if (rc == WF_OK && r.left > 0) status = wf_exit_code(WF_ERR_ROWS_FAILED);

@@ -3,6 +3,7 @@
 #include "job.h"
 #include "../modules/metrics.h"
 #include "../modules/process_batch.h"
+#include "../modules/tracker_rebuild.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -158,7 +159,21 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
     while (more && rc == WF_OK && !stop_requested) {
         int64_t window = from_us;
         if (use_cursor && (rc = wf_run_window_start(&run, &window)) != WF_OK) break;
+        /* A tracker without a submission (missing, new, emptied) first
+         * learns from JSM what was delivered, and only then creates. */
+        if (use_cursor && window == INT64_MIN && !dry_run && !run.jsm_checked) {
+            if ((rc = wf_rebuild_if_empty(&run, command)) != WF_OK) break;
+            if ((rc = wf_run_window_start(&run, &window)) != WF_OK) break;
+        }
         rc = wf_process_batch(&run, window, to_us, &more);
+        if (rc == WF_OK && run.rebuild_needed) {
+            /* The batch stopped before its first create: JSM holds requests
+             * the tracker lacks. Catch up, then run the batch again. */
+            run.rebuild_needed = false;
+            if ((rc = wf_rebuild_from_jsm(&run, command, false, NULL)) != WF_OK) break;
+            more = true;
+            continue;
+        }
         if (!catch_up) break;
     }
     run.stats.duration_ms = elapsed_ms(&start);

@@ -3,6 +3,7 @@
 #include "process_batch.h"
 #include "attachments.h"
 #include "tracker_admin.h"
+#include "tracker_rebuild.h"
 #include "unique_key.h"
 
 #include <stdio.h>
@@ -625,6 +626,17 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
     if (update) {
         update_if_changed(run, sub, key, &row);
     } else if (work) {
+        /* Before the run's first create: does JSM hold requests this
+         * tracker lacks (an old backup put back)? Then create nothing until
+         * the run has caught up (tracker_rebuild.h). */
+        if (!run->jsm_checked && !run->dry_run && !(found && row.jsm_key)) {
+            bool stale = false;
+            if (wf_rebuild_check_before_create(run, &stale) != WF_OK) goto stop;
+            if (stale) {
+                run->rebuild_needed = true;
+                goto stop;
+            }
+        }
         bs->worked++;
         deliver(run, sub, key, found ? &row : NULL);
         if (run->on_progress) run->on_progress(&run->stats, run->progress_ctx);

@@ -46,6 +46,12 @@ typedef struct wf_run {
     wf_field_list fields;
     wf_mapping mapping;
 
+    /* tracker_rebuild: JSM was asked this run what the tracker may lack
+     * (so no second check); the check found a request the tracker lacks, so
+     * the batch stopped before creating and the run must catch up first. */
+    bool jsm_checked;
+    bool rebuild_needed;
+
     /* the error that stopped the run, if any */
     wf_err fatal;
     char fatal_msg[1024];

@@ -447,3 +447,18 @@ wf_err wf_tracker_meta_set(wf_tracker *t, const char *name, const char *value)
         "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
         "tt", name, value);
 }
+
+wf_err wf_tracker_begin(wf_tracker *t)
+{
+    return exec_sql(t, "BEGIN IMMEDIATE", "starting a transaction");
+}
+
+wf_err wf_tracker_commit(wf_tracker *t)
+{
+    return exec_sql(t, "COMMIT", "committing a transaction");
+}
+
+void wf_tracker_rollback(wf_tracker *t)
+{
+    if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+}

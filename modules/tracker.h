@@ -132,6 +132,16 @@ wf_err wf_tracker_run_finish(wf_tracker *t, long run_id, const wf_run_stats *sta
 wf_err wf_tracker_meta_get(wf_tracker *t, const char *name, char **value);
 wf_err wf_tracker_meta_set(wf_tracker *t, const char *name, const char *value);
 
+/* Makes the calls up to wf_tracker_commit() one transaction (BEGIN
+ * IMMEDIATE): all of their writes land, or none. For bulk writes that must
+ * not be seen half done, such as a rebuild from JSM. Returns WF_ERR_TRACKER
+ * (errmsg names the file) when the tracker cannot be locked for writing;
+ * after a failed commit, call wf_tracker_rollback(). Rollback never fails
+ * and is a no-op outside a transaction. */
+wf_err wf_tracker_begin(wf_tracker *t);
+wf_err wf_tracker_commit(wf_tracker *t);
+void wf_tracker_rollback(wf_tracker *t);
+
 /* The raw handle, for the read-only reports of the operator commands
  * (status, rollback's listing). Owned by t. */
 struct sqlite3 *wf_tracker_db(wf_tracker *t);

@@ -1,0 +1,223 @@
+"""A lost or old tracker rebuilds itself from JSM: no request is made twice.
+
+The tracker is a cache of JSM. These tests delete it, or put an old copy of
+it back, between ticks, and check on the JSM test server's state that every
+submission ends as exactly one request with both attachments, and that the
+rebuild is what status and check report."""
+import os
+import shutil
+import sqlite3
+
+from harness import Env, assert_exactly_once
+
+
+def insert_spread(env, n, subject, start_s):
+    """n rows one second apart (distinct times), starting start_s seconds
+    after a fixed instant in the past."""
+    for i in range(n):
+        env.insert(1, "%s%d" % (subject, i),
+                   when="'2026-11-22 09:00:00+00'::timestamptz + interval '%d second'" % (start_s + i))
+
+
+def calls(env):
+    return env.jsm_stats()["calls"]
+
+
+def reset_calls(env):
+    env.http("POST", "/_admin/stats/reset", {})
+
+
+def copy_tracker(env, dest):
+    """A consistent copy, as a nightly backup takes it (SQLite's backup API)."""
+    src = sqlite3.connect(env.path("tracker", "tracker.db"))
+    dst = sqlite3.connect(dest)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def put_back(env, copy):
+    tdir = env.path("tracker")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(os.path.join(tdir, "tracker.db" + suffix)):
+            os.remove(os.path.join(tdir, "tracker.db" + suffix))
+    shutil.copyfile(copy, os.path.join(tdir, "tracker.db"))
+    os.chmod(os.path.join(tdir, "tracker.db"), 0o600)
+
+
+def states(env):
+    return dict(env.tracker("SELECT state, count(*) FROM submissions GROUP BY state"))
+
+
+def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
+    env = Env(world, "rebuild_deleted", SYNC_BATCH_SIZE="15")
+    insert_spread(env, 40, "Old", 0)
+    env.run("sync", "--catch-up", check=0)
+    assert len(env.jsm_requests()) == 40
+    # One more row whose attach call fails: its request exists in JSM without
+    # any file when the tracker is lost.
+    insert_spread(env, 1, "Half", 100)
+    env.faults([{"kind": "attach", "action": "500", "times": 10}])
+    env.run("sync", env={"SYNC_RETRY_BUDGET": "0"})
+    env.clear_faults()
+    half = [r for r in env.jsm_requests() if not r["attachments"]]
+    assert len(half) == 1 and len(env.jsm_requests()) == 41, env.jsm_requests()
+
+    shutil.rmtree(env.path("tracker"))   # the host was rebuilt from its image
+    reset_calls(env)
+    p = env.run("sync", check=0)
+    c = calls(env)
+    assert c["create"] == 0, "a deleted tracker made %d requests again" % c["create"]
+    assert c["search"] == 1, c
+    assert len(env.jsm_requests()) == 41
+    rows = env.tracker("SELECT state, jsm_key, may_exist FROM submissions ORDER BY source_time_us")
+    assert len(rows) == 41
+    # The 40 whole requests are delivered; the one without files was rebuilt
+    # as not fully delivered, and this same tick completed it.
+    assert all(r[0] == "delivered" for r in rows), rows
+    assert sorted(r[1] for r in rows) == sorted(r["issueKey"] for r in env.jsm_requests())
+    assert c["attach"] == 1 and c["list_attachments"] == 1, c
+    assert "event=rebuilt" in env.logs_text() and "requests=41" in env.logs_text(), p.stdout
+
+    # New rows after the rebuild are delivered exactly once.
+    insert_spread(env, 12, "New", 200)
+    env.run("sync", "--catch-up", check=0)
+    env.run("sync", check=0)
+    assert_exactly_once(env)
+    assert len(env.jsm_requests()) == 53
+
+
+def test_old_tracker_copy_put_back_creates_nothing_twice(world):
+    env = Env(world, "rebuild_restored", SYNC_BATCH_SIZE="10")
+    insert_spread(env, 20, "First", 0)
+    env.run("sync", "--catch-up", check=0)
+    backup = os.path.join(env.dir, "nightly.db")
+    copy_tracker(env, backup)
+    insert_spread(env, 20, "Second", 100)
+    env.run("sync", "--catch-up", check=0)
+    assert len(env.jsm_requests()) == 40
+
+    put_back(env, backup)                 # the nightly backup, 20 deliveries old
+    assert env.tracker("SELECT count(*) FROM submissions")[0][0] == 20
+    reset_calls(env)
+    env.run("sync", check=0)
+    c = calls(env)
+    assert c["create"] == 0, "an old tracker copy made %d requests again" % c["create"]
+    assert len(env.jsm_requests()) == 40
+    assert states(env) == {"delivered": 40}, states(env)
+    # The catch-up is recorded, and a healthy tracker checks only a short span.
+    assert "event=tracker_behind_jsm" in env.logs_text()
+    assert "event=caught_up" in env.logs_text()
+
+    insert_spread(env, 15, "Third", 200)
+    reset_calls(env)
+    env.run("sync", "--catch-up", check=0)
+    c = calls(env)
+    assert c["create"] == 15, c
+    assert c["search"] == 1, "one check per run that creates, got %s" % c
+    env.run("sync", check=0)
+    assert_exactly_once(env)
+    assert len(env.jsm_requests()) == 55
+
+
+def test_restored_copy_with_rows_failed_then_delivered_is_not_created_again(world):
+    """A row the old copy holds as failed, delivered after the copy was taken:
+    the copy knows its key but not its request."""
+    env = Env(world, "rebuild_failed_row", SYNC_BATCH_SIZE="10")
+    insert_spread(env, 5, "A", 0)
+    # A 429 beyond the retry budget: the create certainly did not happen, so
+    # the row waits as failed without may_exist (no lookup before its create).
+    env.faults([{"kind": "create", "action": "429", "times": 1, "retry_after": 5}])
+    env.run("sync", env={"SYNC_RETRY_BUDGET": "0"})
+    env.clear_faults()
+    assert states(env) == {"delivered": 4, "failed": 1}, states(env)
+    assert env.tracker("SELECT may_exist FROM submissions WHERE state = 'failed'") == [(0,)]
+    backup = os.path.join(env.dir, "copy.db")
+    copy_tracker(env, backup)
+    env.run("sync", check=0)
+    assert states(env) == {"delivered": 5}
+    put_back(env, backup)
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert calls(env)["create"] == 0
+    assert states(env) == {"delivered": 5}
+    assert_exactly_once(env)
+
+
+def test_new_tracker_costs_one_search_and_status_and_check_say_so(world):
+    env = Env(world, "rebuild_new")
+    reset_calls(env)
+    env.run("sync", check=0)             # empty table, empty JSM
+    c = calls(env)
+    assert c["search"] == 1 and c["create"] == 0, c
+    p = env.run("status", check=0)
+    assert "tracker" in p.stdout and "new since" in p.stdout and "JSM held no wf2jsm request" in p.stdout, p.stdout
+    # Checked once: the next empty tick asks JSM nothing.
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert env.jsm_stats()["total_calls"] == 0, env.jsm_stats()
+    # Rows arrive: the first run that creates checks JSM once, then creates.
+    insert_spread(env, 3, "R", 0)
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert calls(env)["search"] == 1 and calls(env)["create"] == 3, calls(env)
+    assert_exactly_once(env)
+    # A tick with nothing new asks JSM nothing.
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert env.jsm_stats()["total_calls"] == 0, env.jsm_stats()
+
+
+def test_status_and_check_print_the_rebuild(world):
+    env = Env(world, "rebuild_report")
+    insert_spread(env, 6, "R", 0)
+    env.run("sync", check=0)
+    shutil.rmtree(env.path("tracker"))
+    p = env.run("status", check=0)
+    assert "not checked against JSM yet" in p.stdout, p.stdout
+    env.run("sync", check=0)
+    for cmd in ("status", "check"):
+        p = env.run(cmd)
+        assert "rebuilt from JSM" in p.stdout and "6 submissions from 6 requests" in p.stdout, (cmd, p.stdout)
+    doc = __import__("json").loads(env.run("status", "--json", check=0).stdout)
+    origin = doc["tracker_origin"]
+    assert origin["kind"] == "rebuilt" and origin["requests"] == 6 and origin["adopted"] == 6, origin
+    assert origin["command"] == "sync"
+
+
+def test_rebuild_stopped_by_jira_leaves_tracker_empty_and_creates_nothing(world):
+    env = Env(world, "rebuild_fail", SYNC_BATCH_SIZE="5")
+    insert_spread(env, 12, "R", 0)
+    env.run("sync", "--catch-up", check=0)
+    shutil.rmtree(env.path("tracker"))
+    # The listing fails: nothing may be decided without it.
+    env.faults([{"kind": "search", "action": "403", "times": 1}])
+    reset_calls(env)
+    p = env.run("sync")
+    assert p.returncode == 4, (p.returncode, p.stderr)
+    assert "listing the requests" in p.stderr, p.stderr
+    assert calls(env)["create"] == 0
+    assert env.tracker("SELECT count(*) FROM submissions")[0][0] == 0
+    env.clear_faults()
+    env.run("sync", check=0)
+    assert calls(env)["create"] == 0
+    assert states(env) == {"delivered": 12}
+    assert_exactly_once(env)
+
+
+def test_reconcile_apply_rebuilds_on_demand(world):
+    env = Env(world, "rebuild_reconcile")
+    insert_spread(env, 8, "R", 0)
+    env.run("sync", check=0)
+    shutil.rmtree(env.path("tracker"))
+    p = env.run("reconcile", "--apply")
+    assert "rebuilt the tracker from 8 requests: 8 submissions adopted" in p.stdout, p.stdout
+    assert states(env) == {"delivered": 8}, states(env)
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert calls(env)["create"] == 0
+    p = env.run("status", check=0)
+    assert "rebuilt from JSM" in p.stdout and "by reconcile" in p.stdout, p.stdout
+    assert_exactly_once(env)
