@@ -29,7 +29,10 @@ static const char reconcile_usage[] =
     "  unkeyed    a request labelled wf2jsm without a wf2jsm-<key> label\n"
     "Needs the labels field on the request type (SYNC_KEY_FIELD cannot be listed).\n"
     "\n"
-    "  --apply           fix what can be fixed: adopt orphans (a submission the tracker\n"
+    "  --apply           on a tracker without a submission, first rebuild it from\n"
+    "                    JSM as sync does (requests are matched to their source rows\n"
+    "                    and recorded, rows without a request queued); then fix\n"
+    "                    what can be fixed: adopt orphans (a submission the tracker\n"
     "                    does not know is found in the source and recorded), requeue\n"
     "                    ghosts, requeue missing attachments; the next `wf2jsm sync`\n"
     "                    completes them. Duplicates, mismatches and unkeyed requests\n"
@@ -565,7 +568,7 @@ static wf_err adopt_strangers(recon *r)
     wf_job *job = r->job;
     scan_state s = {.r = r};
     char *password = NULL;
-    wf_err rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+    wf_err rc = job->source ? WF_OK : wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
     wf_log_add_secret(job->log, password);
     free(password);
     if (rc != WF_OK) return rc;
@@ -654,18 +657,26 @@ static wf_err reconcile(recon *r, size_t *nrows)
     return settle_strangers(r);
 }
 
-/* --apply first rebuilds the tracker from JSM (tracker_rebuild.h): every
- * request whose key the tracker lacks is matched to its source row and
- * recorded, and the source rows nothing carries are queued, so that the
- * comparison below starts from what sync itself would learn. Uses the
- * command's curl handle and run id. */
+/* --apply on a tracker without a submission (lost, new) first rebuilds it
+ * from JSM as sync would (tracker_rebuild.h): every request is matched to
+ * its source row and recorded, and the source rows nothing carries are
+ * queued, so that the comparison below starts from what sync itself would
+ * learn. A tracker with rows is caught up by the orphan adoption below.
+ * Uses the command's curl handle. */
 static wf_err rebuild_from_jsm(recon *r)
 {
     wf_job *job = r->job;
     wf_run run;
     wf_rebuild_report rep;
     char *password = NULL;
-    wf_err rc = WF_OK;
+    int64_t cursor = 0;
+    bool has_rows = false;
+    wf_err rc = wf_tracker_cursor(job->tracker, &cursor, &has_rows);
+    if (rc != WF_OK) {
+        snprintf(job->err, sizeof job->err, "%s", wf_tracker_errmsg(job->tracker));
+        return rc;
+    }
+    if (has_rows) return WF_OK;
     if (!job->source) {
         rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
         wf_log_add_secret(job->log, password);
@@ -682,11 +693,9 @@ static wf_err rebuild_from_jsm(recon *r)
         char result[256];
         snprintf(result, sizeof result, "ok: %d requests, %d adopted (%d left attaching), %d known, %d queued, "
                  "%d unmatched", rep.requests, rep.adopted, rep.incomplete, rep.known, rep.queued, rep.unmatched);
-        if (rep.tracker_was_empty || rep.adopted > 0)
-            printf("%s the tracker from %d request%s: %d submission%s adopted (%d left attaching for their files), "
-                   "%d source row%s queued\n", rep.tracker_was_empty ? "rebuilt" : "caught up",
-                   rep.requests, rep.requests == 1 ? "" : "s", rep.adopted, rep.adopted == 1 ? "" : "s",
-                   rep.incomplete, rep.queued, rep.queued == 1 ? "" : "s");
+        printf("rebuilt the tracker from %d request%s: %d submission%s adopted (%d left attaching for their files), "
+               "%d source row%s queued\n", rep.requests, rep.requests == 1 ? "" : "s", rep.adopted, rep.adopted == 1 ? "" : "s",
+               rep.incomplete, rep.queued, rep.queued == 1 ? "" : "s");
         r->stats.adopted += rep.adopted;
         rc = audit(r, NULL, NULL, "rebuild", result);
     }

@@ -339,8 +339,11 @@ out:
     return rc;
 }
 
-/* Marks the listed requests the tracker lacks (no row with the key, or
- * only rows without a request) and counts them. */
+/* Marks the listed requests the tracker lacks and counts them: no row has
+ * the key, or the rows that have it neither hold a request nor expect one.
+ * A row with may_exist set is not a tracker behind JSM: its create may have
+ * landed (a lost reply, a kill), and sync looks it up by key before
+ * creating, as it always does. */
 static wf_err mark_new(wf_run *run, listing *l, bool tracker_empty, int *nnew, int *known)
 {
     char err[1024];
@@ -354,7 +357,7 @@ static wf_err mark_new(wf_run *run, listing *l, bool tracker_empty, int *nnew, i
             size_t nrows = 0;
             wf_admin_query q = {.by = WF_ADMIN_KEY_PREFIX, .text = item->prefix, .until_us = -1};
             wf_err rc = wf_tracker_admin_select(run->tracker, &q, &rows, &nrows, err, sizeof err);
-            for (size_t j = 0; rc == WF_OK && j < nrows; j++) has_request |= rows[j].jsm_key != NULL;
+            for (size_t j = 0; rc == WF_OK && j < nrows; j++) has_request |= rows[j].jsm_key || rows[j].may_exist;
             wf_tracker_admin_free_rows(rows, nrows);
             if (rc != WF_OK) return fail(run, rc, err);
         }

@@ -221,3 +221,35 @@ def test_reconcile_apply_rebuilds_on_demand(world):
     p = env.run("status", check=0)
     assert "rebuilt from JSM" in p.stdout and "by reconcile" in p.stdout, p.stdout
     assert_exactly_once(env)
+
+
+def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
+    """SYNC_KEY_FIELD carries the whole key when the request type has no
+    Labels: the rebuild lists by that field instead."""
+    import base64
+    import json
+    import urllib.request
+    from harness import SECRET_TOKEN
+    env = Env(world, "rebuild_keyfield", SYNC_KEY_FIELD="customfield_10050", SYNC_BATCH_SIZE="4")
+    req = urllib.request.Request(world.jsm_url + "/rest/servicedeskapi/servicedesk/1/requesttype/10/field",
+                                 headers={"Authorization": "Basic " + base64.b64encode(
+                                     ("demo@example.com:" + SECRET_TOKEN).encode()).decode()})
+    fields = [f for f in json.load(urllib.request.urlopen(req))["requestTypeFields"] if f["fieldId"] != "labels"]
+    fields.append({"fieldId": "customfield_10050", "name": "Sync key", "required": False, "visible": True,
+                   "validValues": [], "defaultValues": [], "presetValues": [], "description": "",
+                   "jiraSchema": {"type": "string", "customId": 10050,
+                                  "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield"}})
+    env.jsm_config(fields=fields)
+    insert_spread(env, 9, "K", 0)
+    env.run("sync", "--catch-up", check=0)
+    keys = sorted(env.tracker("SELECT key, jsm_key FROM submissions"))
+    shutil.rmtree(env.path("tracker"))
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert calls(env)["create"] == 0 and calls(env)["search"] == 1, calls(env)
+    # The rebuilt rows have the whole key the next tick computes, not a prefix.
+    assert sorted(env.tracker("SELECT key, jsm_key FROM submissions")) == keys
+    assert states(env) == {"delivered": 9}
+    insert_spread(env, 2, "L", 50)
+    env.run("sync", check=0)
+    assert_exactly_once(env)
