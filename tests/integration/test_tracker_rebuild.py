@@ -253,3 +253,32 @@ def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
     insert_spread(env, 2, "L", 50)
     env.run("sync", check=0)
     assert_exactly_once(env)
+
+
+def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
+    """Requests made moments before the rebuild are not searchable yet: their
+    rows are queued to be looked up once SYNC_SEARCH_SETTLE has passed, and
+    are adopted then, not created again."""
+    import time
+    env = Env(world, "rebuild_lag", SYNC_SEARCH_SETTLE="5")
+    insert_spread(env, 10, "Seen", 0)
+    env.run("sync", check=0)
+    env.jsm_config(search_lag_ms=4000)
+    time.sleep(4.5)
+    insert_spread(env, 5, "Lagging", 50)
+    env.run("sync", check=0)                 # made just now: not searchable for 4 s
+    assert len(env.jsm_requests()) == 15
+    shutil.rmtree(env.path("tracker"))
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert calls(env)["create"] == 0, calls(env)
+    assert states(env) == {"delivered": 10, "pending": 5}, states(env)
+    assert env.tracker("SELECT count(*) FROM submissions WHERE state = 'pending' AND may_exist = 1")[0][0] == 5
+    time.sleep(5.5)
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert calls(env)["create"] == 0, calls(env)
+    assert states(env) == {"delivered": 15}, states(env)
+    assert_exactly_once(env)
+
+test_status_and_check_print_the_rebuild.valgrind = True
