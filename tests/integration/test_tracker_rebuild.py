@@ -8,7 +8,7 @@ import os
 import shutil
 import sqlite3
 
-from harness import Env, assert_exactly_once
+from harness import Env, assert_exactly_once, use_key_field_instead_of_labels
 
 
 def insert_spread(env, n, subject, start_s):
@@ -65,6 +65,7 @@ def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
     half = [r for r in env.jsm_requests() if not r["attachments"]]
     assert len(half) == 1 and len(env.jsm_requests()) == 41, env.jsm_requests()
 
+    before = sorted(env.tracker("SELECT key, source_id, source_time_us, jsm_key FROM submissions"))
     shutil.rmtree(env.path("tracker"))   # the host was rebuilt from its image
     reset_calls(env)
     p = env.run("sync", check=0)
@@ -78,6 +79,8 @@ def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
     # as not fully delivered, and this same tick completed it.
     assert all(r[0] == "delivered" for r in rows), rows
     assert sorted(r[1] for r in rows) == sorted(r["issueKey"] for r in env.jsm_requests())
+    # Whole keys (the label holds only half), ids and times as the lost tracker had them.
+    assert sorted(env.tracker("SELECT key, source_id, source_time_us, jsm_key FROM submissions")) == before
     assert c["attach"] == 1 and c["list_attachments"] == 1, c
     assert "event=rebuilt" in env.logs_text() and "requests=41" in env.logs_text(), p.stdout
 
@@ -226,20 +229,8 @@ def test_reconcile_apply_rebuilds_on_demand(world):
 def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
     """SYNC_KEY_FIELD carries the whole key when the request type has no
     Labels: the rebuild lists by that field instead."""
-    import base64
-    import json
-    import urllib.request
-    from harness import SECRET_TOKEN
     env = Env(world, "rebuild_keyfield", SYNC_KEY_FIELD="customfield_10050", SYNC_BATCH_SIZE="4")
-    req = urllib.request.Request(world.jsm_url + "/rest/servicedeskapi/servicedesk/1/requesttype/10/field",
-                                 headers={"Authorization": "Basic " + base64.b64encode(
-                                     ("demo@example.com:" + SECRET_TOKEN).encode()).decode()})
-    fields = [f for f in json.load(urllib.request.urlopen(req))["requestTypeFields"] if f["fieldId"] != "labels"]
-    fields.append({"fieldId": "customfield_10050", "name": "Sync key", "required": False, "visible": True,
-                   "validValues": [], "defaultValues": [], "presetValues": [], "description": "",
-                   "jiraSchema": {"type": "string", "customId": 10050,
-                                  "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield"}})
-    env.jsm_config(fields=fields)
+    use_key_field_instead_of_labels(env)
     insert_spread(env, 9, "K", 0)
     env.run("sync", "--catch-up", check=0)
     keys = sorted(env.tracker("SELECT key, jsm_key FROM submissions"))
