@@ -274,8 +274,10 @@ static wf_err span_minutes(wf_run *run, long *minutes)
 
 /* Lists the requests of the desk's project that carry a key, created in
  * the last since_minutes (every one when negative), sorted by key prefix
- * and Jira key; *duplicates counts the requests after the first of a key. */
-static wf_err list_requests(wf_run *run, long since_minutes, listing *out, int *duplicates)
+ * and Jira key; *duplicates counts the requests after the first of a key.
+ * with_files asks for their attachment names too (a rebuild needs them; the
+ * check does not, and its pages are lighter without). */
+static wf_err list_requests(wf_run *run, long since_minutes, bool with_files, listing *out, int *duplicates)
 {
     wf_jsm *jsm;
     wf_key_carrier carrier;
@@ -298,7 +300,8 @@ static wf_err list_requests(wf_run *run, long since_minutes, listing *out, int *
         snprintf(jql, sizeof jql, "project = %s AND %s is not EMPTY%s ORDER BY key ASC", pid, kf, since);
     if (!(flist = cJSON_CreateArray()) ||
         !cJSON_AddItemToArray(flist, cJSON_CreateString(carrier == WF_KEY_VIA_LABEL ? "labels" : kf)) ||
-        !cJSON_AddItemToArray(flist, cJSON_CreateString("attachment")) || !(fields = cJSON_PrintUnformatted(flist))) {
+        (with_files && !cJSON_AddItemToArray(flist, cJSON_CreateString("attachment"))) ||
+        !(fields = cJSON_PrintUnformatted(flist))) {
         rc = fail(run, WF_ERR_NOMEM, "out of memory while listing requests");
         goto out;
     }
@@ -501,7 +504,7 @@ wf_err wf_rebuild_from_jsm(wf_run *run, const char *command, bool everything, wf
     if (rc != WF_OK) return tracker_fail(run, rc);
     rep.tracker_was_empty = !has_cursor;
     if (!everything && (rc = span_minutes(run, &minutes)) != WF_OK) return rc;
-    if ((rc = list_requests(run, minutes, &list, &rep.duplicates)) != WF_OK) return rc;
+    if ((rc = list_requests(run, minutes, true, &list, &rep.duplicates)) != WF_OK) return rc;
     rep.requests = (int)list.n;
     if ((rc = mark_new(run, &list, rep.tracker_was_empty, &nnew, &rep.known)) != WF_OK) goto out;
 
@@ -575,7 +578,7 @@ wf_err wf_rebuild_check_before_create(wf_run *run, bool *stale)
     run->jsm_checked = true;
     int64_t horizon = wf_now_us();
     wf_err rc = span_minutes(run, &minutes);
-    if (rc == WF_OK) rc = list_requests(run, minutes, &list, &duplicates);
+    if (rc == WF_OK) rc = list_requests(run, minutes, false, &list, &duplicates);
     if (rc == WF_OK) rc = mark_new(run, &list, false, &nnew, &known);
     if (rc != WF_OK) goto out;
     *stale = nnew > 0;
