@@ -556,15 +556,16 @@ out:
 
 wf_err wf_rebuild_if_empty(wf_run *run, const char *command)
 {
-    char *recorded = NULL;
-    wf_err rc = wf_tracker_meta_get(run->tracker, WF_REBUILD_META, &recorded);
-    if (rc != WF_OK) return tracker_fail(run, rc);
-    if (recorded) {
-        /* Checked before: a new tracker that has not met a row yet. */
-        free(recorded);
-        return WF_OK;
-    }
-    rc = wf_rebuild_from_jsm(run, command, true, NULL);
+    /* Checked before and found nothing: a new tracker that has not met a
+     * row yet, and the check before its first create covers what JSM got
+     * since. A tracker that was rebuilt or caught up and is empty now has
+     * lost its rows again: it is rebuilt again. */
+    cJSON *recorded = wf_rebuild_meta(run->tracker);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(recorded, "kind");
+    bool is_new = cJSON_IsString(kind) && strcmp(kind->valuestring, "new") == 0;
+    cJSON_Delete(recorded);
+    if (is_new) return WF_OK;
+    wf_err rc = wf_rebuild_from_jsm(run, command, true, NULL);
     if (rc == WF_OK) run->jsm_checked = true;
     return rc;
 }

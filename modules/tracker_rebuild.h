@@ -66,7 +66,8 @@ typedef struct wf_rebuild_report {
 } wf_rebuild_report;
 
 /* For `sync`, when the tracker holds no submission row: does nothing when
- * a check is already recorded in meta, else wf_rebuild_from_jsm() over every
+ * meta records a check that found the tracker new, else (never checked, or
+ * rebuilt once and empty again) wf_rebuild_from_jsm() over every
  * request, recording the tracker as "new" (no request found) or "rebuilt".
  * Sets run->jsm_checked. Returns WF_OK, or the whole-run error with
  * run->fatal and run->fatal_msg set (Jira, database, tracker, config). */
