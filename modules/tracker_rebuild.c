@@ -635,9 +635,10 @@ void wf_rebuild_describe(const cJSON *m, char *buf, size_t len)
     const char *kind = str(m, "kind");
     char tail[256] = "";
     if (num(m, "incomplete") || num(m, "queued") || num(m, "unmatched") || num(m, "duplicates"))
-        snprintf(tail, sizeof tail, "; %d left attaching, %d source rows queued, %d requests without a source row, "
-                 "%d duplicate requests", num(m, "incomplete"), num(m, "queued"), num(m, "unmatched"),
-                 num(m, "duplicates"));
+        snprintf(tail, sizeof tail, "; %d left attaching, %d source row%s queued, %d request%s without a source row, "
+                 "%d duplicate request%s", num(m, "incomplete"), num(m, "queued"), num(m, "queued") == 1 ? "" : "s",
+                 num(m, "unmatched"), num(m, "unmatched") == 1 ? "" : "s", num(m, "duplicates"),
+                 num(m, "duplicates") == 1 ? "" : "s");
     if (strcmp(kind, "new") == 0)
         snprintf(buf, len, "new since %s: JSM held no wf2jsm request for this desk (checked by %s)", str(m, "at"),
                  str(m, "command"));

@@ -311,3 +311,25 @@ def test_rebuild_killed_halfway_leaves_the_tracker_empty_then_completes(world):
     assert calls(env)["create"] == 0, calls(env)
     assert states(env) == {"delivered": 30, "pending": 3000}, states(env)
     assert len(env.jsm_requests()) == 30
+
+
+def test_rebuild_adopts_the_first_of_duplicate_requests_and_reports_the_rest(world):
+    """A key carried by two requests (a duplicate made by hand, or by a
+    search that lagged long ago): the rebuild adopts the lowest-numbered, as
+    sync's own lookup does, counts the other, and creates nothing."""
+    env = Env(world, "rebuild_dups")
+    insert_spread(env, 4, "R", 0)
+    env.run("sync", check=0)
+    first = sorted(env.jsm_requests(), key=lambda r: int(r["issueKey"].split("-")[1]))[0]
+    dup = env.http("POST", "/_admin/request", {"requestFieldValues": {"summary": "copy by hand"},
+                                                "labels": first["labels"]})["issueKey"]
+    shutil.rmtree(env.path("tracker"))
+    reset_calls(env)
+    env.run("sync", check=0)
+    assert calls(env)["create"] == 0, calls(env)
+    jsm_keys = [k for (k,) in env.tracker("SELECT jsm_key FROM submissions")]
+    assert first["issueKey"] in jsm_keys and dup not in jsm_keys, (jsm_keys, dup)
+    assert states(env) == {"delivered": 4}
+    p = env.run("status", check=0)
+    assert "4 submissions from 5 requests" in p.stdout and "1 duplicate request" in p.stdout, p.stdout
+    assert "event=duplicate_requests jsm=%s" % dup in env.logs_text()

@@ -84,7 +84,7 @@ static void test_meta_and_the_line_it_prints(void **state)
         "\"adopted\":40,\"incomplete\":1,\"queued\":3,\"unmatched\":1,\"duplicates\":0}"), WF_OK);
     describe(fx->t, line, sizeof line);
     assert_string_equal(line, "rebuilt from JSM on 2026-11-27T10:00:00Z by reconcile: 40 submissions from 41 requests; "
-                              "1 left attaching, 3 source rows queued, 1 requests without a source row, "
+                              "1 left attaching, 3 source rows queued, 1 request without a source row, "
                               "0 duplicate requests");
 
     assert_int_equal(wf_tracker_meta_set(fx->t, WF_REBUILD_META,
