@@ -29,14 +29,24 @@
  *     read; the first check costs the request type's fields (cached), the
  *     service desk (its project id, cached) and one search.
  *   - before the first create of a run, wf_rebuild_check_before_create():
- *     one search for the requests created since the tracker's horizon (the
- *     last such check). A request the tracker lacks means it is older than
- *     JSM (a restored backup): the batch stops before creating, and the run
+ *     one search (labels only) for the requests created since the tracker's
+ *     horizon (the last such check, less SYNC_SEARCH_SETTLE and a margin for
+ *     clocks). A request the tracker lacks means it is older than JSM (a
+ *     restored backup): the batch stops before creating, and the run
  *     catches up with wf_rebuild_from_jsm() over the same span.
- *   - `reconcile --apply`: wf_rebuild_from_jsm() over every request.
+ *   - `reconcile --apply` on a tracker with no submission row:
+ *     wf_rebuild_from_jsm() over every request.
  *
- * Every function records what it did in the tracker's meta (see
- * wf_rebuild_describe()) and logs to tracker_rebuild.log. */
+ * A row whose key the tracker holds with may_exist set is not a sign of a
+ * tracker behind JSM: sync's own lookup before creating covers it.
+ *
+ * The horizon (meta) only moves after a listing showed nothing the tracker
+ * lacks, so a run killed anywhere leaves it where it was, and the next check
+ * lists more rather than less. A rebuild records its figures in meta (see
+ * wf_rebuild_meta()), and everything is logged to tracker_rebuild.log.
+ * Rows are written with run id 0 (a learnt request belongs to no run of
+ * this tracker, so `rollback --run` never deletes it) and without a content
+ * checksum (JSM does not keep one). */
 #ifndef WF_TRACKER_REBUILD_H
 #define WF_TRACKER_REBUILD_H
 
