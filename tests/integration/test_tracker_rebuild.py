@@ -333,3 +333,23 @@ def test_rebuild_adopts_the_first_of_duplicate_requests_and_reports_the_rest(wor
     p = env.run("status", check=0)
     assert "4 submissions from 5 requests" in p.stdout and "1 duplicate request" in p.stdout, p.stdout
     assert "event=duplicate_requests jsm=%s" % dup in env.logs_text()
+
+
+def test_rebuild_reads_every_page_of_the_listing(world):
+    """130 requests are two pages of the search: both are read before
+    anything is decided."""
+    env = Env(world, "rebuild_pages", SYNC_BATCH_SIZE="50")
+    env.insert(130, "Many", when="'2026-11-22 09:00:00+00'")   # one shared time: a tie
+    env.run("sync", "--catch-up", check=0)
+    assert len(env.jsm_requests()) == 130
+    shutil.rmtree(env.path("tracker"))
+    reset_calls(env)
+    env.run("sync", check=0)
+    c = calls(env)
+    assert c["create"] == 0 and c["search"] == 2, c
+    assert states(env) == {"delivered": 130}, states(env)
+    p = env.run("status", check=0)
+    assert "130 submissions from 130 requests" in p.stdout, p.stdout
+    env.insert(2, "After")
+    env.run("sync", check=0)
+    assert_exactly_once(env)
