@@ -166,7 +166,13 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         /* A tracker without a submission (missing, new, emptied) first
          * learns from JSM what was delivered, and only then creates. */
         if (use_cursor && window == INT64_MIN && !dry_run && !run.jsm_checked) {
-            if ((rc = wf_rebuild_if_empty(&run, command)) != WF_OK) break;
+            wf_rebuild_report rep;
+            bool rebuilt = false;
+            if ((rc = wf_rebuild_if_empty(&run, command, &rep, &rebuilt)) != WF_OK) break;
+            if (rebuilt && rep.requests > 0 && (catch_up || isatty(STDOUT_FILENO)))
+                printf("%s: the tracker was empty: rebuilt it from %d request%s in JSM (%d submission%s adopted, "
+                       "%d to complete, %d queued)\n", command, rep.requests, rep.requests == 1 ? "" : "s",
+                       rep.adopted, rep.adopted == 1 ? "" : "s", rep.incomplete, rep.queued);
             if ((rc = wf_run_window_start(&run, &window)) != WF_OK) break;
         }
         rc = wf_process_batch(&run, window, to_us, &more);

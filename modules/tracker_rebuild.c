@@ -554,8 +554,9 @@ out:
     return rc;
 }
 
-wf_err wf_rebuild_if_empty(wf_run *run, const char *command)
+wf_err wf_rebuild_if_empty(wf_run *run, const char *command, wf_rebuild_report *rep, bool *rebuilt)
 {
+    *rebuilt = false;
     /* Checked before and found nothing: a new tracker that has not met a
      * row yet, and the check before its first create covers what JSM got
      * since. A tracker that was rebuilt or caught up and is empty now has
@@ -565,8 +566,8 @@ wf_err wf_rebuild_if_empty(wf_run *run, const char *command)
     bool is_new = cJSON_IsString(kind) && strcmp(kind->valuestring, "new") == 0;
     cJSON_Delete(recorded);
     if (is_new) return WF_OK;
-    wf_err rc = wf_rebuild_from_jsm(run, command, true, NULL);
-    if (rc == WF_OK) run->jsm_checked = true;
+    wf_err rc = wf_rebuild_from_jsm(run, command, true, rep);
+    if (rc == WF_OK) run->jsm_checked = *rebuilt = true;
     return rc;
 }
 

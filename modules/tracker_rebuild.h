@@ -79,9 +79,10 @@ typedef struct wf_rebuild_report {
  * meta records a check that found the tracker new, else (never checked, or
  * rebuilt once and empty again) wf_rebuild_from_jsm() over every
  * request, recording the tracker as "new" (no request found) or "rebuilt".
- * Sets run->jsm_checked. Returns WF_OK, or the whole-run error with
+ * Sets run->jsm_checked, *rebuilt when JSM was asked, and then *rep (may be
+ * NULL) to the figures. Returns WF_OK, or the whole-run error with
  * run->fatal and run->fatal_msg set (Jira, database, tracker, config). */
-wf_err wf_rebuild_if_empty(wf_run *run, const char *command);
+wf_err wf_rebuild_if_empty(wf_run *run, const char *command, wf_rebuild_report *rep, bool *rebuilt);
 
 /* The check before the first create of a run: lists the requests created
  * since the horizon (every request when none is recorded) and sets *stale
