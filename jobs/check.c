@@ -4,6 +4,7 @@
 #include "job.h"
 #include "../modules/jira_fields.h"
 #include "../modules/jsm_client.h"
+#include "../modules/templates.h"
 #include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
@@ -23,16 +24,21 @@ static const char check_usage[] =
     "usage: wf2jsm check [--env FILE]\n"
     "\n"
     "Checks everything a sync run needs and prints one line per item: ✓ when it\n"
-    "holds, ✗ with the fix when it does not, ⚠ for data that will not map cleanly,\n"
-    "- for a check skipped because an earlier one failed:\n"
+    "holds, ✗ with the fix when it does not, ⚠ for what works but not as well as\n"
+    "it could (data that will not map cleanly, no index for the cursor query, an\n"
+    "account that may not create customers), - for a check skipped because an\n"
+    "earlier one failed:\n"
     "  the configuration; the database, the table or view, its columns and an\n"
     "  index serving the cursor query; Jira authentication, the service desk and\n"
-    "  the request type; the mapping (required fields mapped, column types fit the\n"
-    "  field types, a sample of the next rows maps cleanly); how the submission key\n"
-    "  travels; the tracker, SYNC_LOG_DIR and SYNC_METRICS_FILE.\n"
+    "  the request type; with SYNC_CUSTOMER_EMAIL_COLUMN, whether the account may\n"
+    "  look up and create customers; the mapping (required fields mapped, column\n"
+    "  types fit the field types, templates and fallbacks name existing columns,\n"
+    "  a sample of the next rows maps cleanly); how the submission key travels;\n"
+    "  the tracker, SYNC_LOG_DIR and SYNC_METRICS_FILE.\n"
     "Makes no change in Jira or the database (it creates the tracker if missing).\n"
-    "Exit status: 0, or that of the first failure: 2 configuration or mapping,\n"
-    "3 database, 4 Jira, 5 tracker or files.\n"
+    "Exit status: 0 when nothing failed (warnings included), else the class of the\n"
+    "most severe failure: 5 tracker or files, then 4 Jira, then 3 database, then\n"
+    "2 configuration or mapping.\n"
     "\n"
     "  --env FILE   read configuration from FILE instead of ./.env\n"
     "  -h, --help   show this help\n";
@@ -47,12 +53,29 @@ static const char check_usage[] =
 
 typedef struct {
     wf_log *log;        /* redacts the secrets from every printed line */
-    int first_fail;     /* exit status of the first failure; 0: none */
+    int worst;          /* exit status of the most severe failure; 0: none */
     int failures, warnings;
 } checker;
 
+/* How severe a failure of class exit_code is. A tracker or file problem
+ * stops every command on this host before anything is recorded; Jira's
+ * stops every delivery; the database's every read; a configuration or
+ * mapping problem is the operator's to edit. The exit status is the most
+ * severe, not the first listed: the order of the lines is the order of the
+ * pipeline, not of importance. */
+static int severity(int exit_code)
+{
+    switch (exit_code) {
+    case 5: return 4;
+    case 4: return 3;
+    case 3: return 2;
+    case 2: return 1;
+    default: return 0;
+    }
+}
+
 /* Prints one item. mark is ✓ ✗ ⚠ or -; a failure records its exit status
- * (the first one wins) and fix, when not NULL, follows the problem. */
+ * (the most severe one wins) and fix, when not NULL, follows the problem. */
 static void item(checker *c, const char *mark, int exit_code, const char *fix, const char *fmt, ...)
 {
     char text[2048];
@@ -67,7 +90,7 @@ static void item(checker *c, const char *mark, int exit_code, const char *fix, c
     printf("%s %s\n", mark, text);
     if (exit_code) {
         c->failures++;
-        if (!c->first_fail) c->first_fail = exit_code;
+        if (severity(exit_code) > severity(c->worst)) c->worst = exit_code;
     }
     if (strcmp(mark, "⚠") == 0) c->warnings++;
 }
@@ -150,7 +173,7 @@ static bool check_config_columns(checker *c, const wf_config *cfg, const columns
 static void check_index(checker *c, const wf_config *cfg, wf_source *src)
 {
     int uses_index = 0;
-    char *plan = NULL, err[1024], fix[512];
+    char *plan = NULL, err[1024];
     wf_err rc = wf_source_explain_cursor(src, &uses_index, &plan, err, sizeof err);
     if (rc != WF_OK) {
         FAIL(c, 3, NULL, "cannot explain the cursor query: %s", err);
@@ -160,10 +183,10 @@ static void check_index(checker *c, const wf_config *cfg, wf_source *src)
         while (*node == ' ' || *node == '-' || *node == '>') node++;
         OK(c, "an index serves the cursor query (%s)", node);
     } else {
-        snprintf(fix, sizeof fix, "CREATE INDEX ON %s (%s, %s) (on the table behind it, if %s is a view)", cfg->table,
-                 cfg->time_column, cfg->id_column, cfg->table);
-        FAIL(c, 3, fix, "no index serves the cursor query: every tick would read the whole table (plan: %s)",
-             plan ? plan : "sequential scan");
+        /* The job works without it, only slower: a warning, not a problem. */
+        WARN(c, "no index serves the cursor query: every tick reads the whole table, which works but grows slower "
+             "with it (plan: %s); fix: CREATE INDEX ON %s (%s, %s) (on the table behind it, if %s is a view)",
+             plan ? plan : "sequential scan", cfg->table, cfg->time_column, cfg->id_column, cfg->table);
     }
     free(plan);
 }
@@ -215,7 +238,30 @@ static bool is_mapped(const wf_mapping *m, const char *field_id)
 {
     for (size_t i = 0; i < m->n; i++)
         if (strcmp(m->pairs[i].field_id, field_id) == 0) return true;
-    return cJSON_GetObjectItemCaseSensitive(m->constants, field_id) != NULL;
+    return cJSON_GetObjectItemCaseSensitive(m->constants, field_id) != NULL ||
+           cJSON_GetObjectItemCaseSensitive(m->templates, field_id) != NULL ||
+           cJSON_GetObjectItemCaseSensitive(m->fallbacks, field_id) != NULL;
+}
+
+/* Every column a template or fallback names exists. */
+static void check_templates(checker *c, const wf_config *cfg, const wf_mapping *m, const columns *cols)
+{
+    const cJSON *sections[2] = {m->templates, m->fallbacks}, *it;
+    static const char *const names[2] = {"template", "fallback"};
+    char fix[512], bad[128];
+    for (int s = 0; s < 2; s++) {
+        cJSON_ArrayForEach(it, sections[s]) {
+            if (wf_template_check_columns(it->valuestring, (const char *const *)cols->names, cols->n, bad,
+                                          sizeof bad) != WF_OK) {
+                snprintf(fix, sizeof fix, "name one of the columns of %s in %s, or write {{ and }} for literal braces",
+                         cfg->table, cfg->field_mapping);
+                FAIL(c, 2, fix, "the %s of field %s names column '%s', which %s does not have", names[s], it->string,
+                     bad, cfg->table);
+            } else {
+                OK(c, "the %s of field %s names only existing columns", names[s], it->string);
+            }
+        }
+    }
 }
 
 static void check_mapping(checker *c, const wf_config *cfg, const wf_field_list *fields, const wf_mapping *m,
@@ -257,6 +303,7 @@ static void check_mapping(checker *c, const wf_config *cfg, const wf_field_list 
         }
         check_type_fit(c, f, column, type, cfg->field_mapping);
     }
+    check_templates(c, cfg, m, cols);
 }
 
 /* What the sample found wrong with one field. */
@@ -500,6 +547,75 @@ static void check_jira(checker *c, wf_job *job, wf_jsm *jsm, char **raw_fields)
         FAIL(c, 4, NULL, "request type fields: %s", wf_jsm_last_error(jsm));
 }
 
+/* ---- customers (SYNC_CUSTOMER_EMAIL_COLUMN) ----------------------------- */
+
+static void check_customer_columns(checker *c, const wf_config *cfg, const columns *cols)
+{
+    if (!cfg->customer_email_column) return;
+    char fix[512];
+    bool ok = true;
+    const char *vars[2] = {"SYNC_CUSTOMER_EMAIL_COLUMN", "SYNC_CUSTOMER_NAME_COLUMN"};
+    const char *names[2] = {cfg->customer_email_column, cfg->customer_name_column};
+    for (int i = 0; i < 2; i++) {
+        if (!names[i] || column_type(cols, names[i])) continue;
+        snprintf(fix, sizeof fix, "set %s to a column of %s, or unset it", vars[i], cfg->table);
+        FAIL(c, 2, fix, "%s=%s: %s has no such column", vars[i], names[i], cfg->table);
+        ok = false;
+    }
+    if (ok)
+        OK(c, "requests are raised on behalf of the address in column %s%s%s", cfg->customer_email_column,
+           cfg->customer_name_column ? ", new customers named from column " : "",
+           cfg->customer_name_column ? cfg->customer_name_column : "");
+}
+
+static bool have_permission(const cJSON *perms, const char *key)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(perms, "permissions"), key);
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "havePermission"));
+}
+
+/* Whether this account may look up the desk's customers, create customers
+ * (Jira administrator, per the createCustomer contract) and add them to the
+ * desk (its project's administrator). None of these stops a run: without
+ * them requests are reported by this account and listed as manual fixes,
+ * so each is a warning. */
+static void check_customers(checker *c, const wf_config *cfg, wf_jsm *jsm)
+{
+    cJSON *page = NULL, *desk = NULL, *perms = NULL;
+    wf_err rc = wf_jsm_get_desk_customers(jsm, "", 0, 1, &page);
+    if (rc == WF_OK) {
+        OK(c, "this account may look up the customers of service desk %s", cfg->service_desk_id);
+    } else if (rc == WF_ERR_JIRA_AUTH && wf_jsm_last_status(jsm) == 403) {
+        WARN(c, "this account may not look up the customers of service desk %s (HTTP 403): every request will be "
+             "reported by it and listed as a manual fix; fix: give it the agent or service desk administrator role",
+             cfg->service_desk_id);
+    } else {
+        FAIL(c, 4, NULL, "looking up the customers of service desk %s: %s", cfg->service_desk_id, wf_jsm_last_error(jsm));
+    }
+    const char *project = NULL;
+    if (wf_jsm_get_service_desk(jsm, &desk) == WF_OK) {
+        const cJSON *pk = cJSON_GetObjectItemCaseSensitive(desk, "projectKey");
+        if (cJSON_IsString(pk)) project = pk->valuestring;
+    }
+    if ((rc = wf_jsm_my_permissions(jsm, project, "ADMINISTER,ADMINISTER_PROJECTS", &perms)) != WF_OK) {
+        WARN(c, "cannot tell whether this account may create customers: %s", wf_jsm_last_error(jsm));
+    } else {
+        bool create = have_permission(perms, "ADMINISTER"), add = have_permission(perms, "ADMINISTER_PROJECTS");
+        if (create && add)
+            OK(c, "this account may create customers and add them to service desk %s", cfg->service_desk_id);
+        else
+            WARN(c, "this account may not %s%s%s: requests from addresses that are not customers of service desk %s "
+                 "yet will be reported by it and listed as manual fixes; fix: grant %s%s%s, or add those customers "
+                 "in JSM beforehand", create ? "" : "create customers", create || add ? "" : " or ",
+                 add ? "" : "add customers to the service desk", cfg->service_desk_id,
+                 create ? "" : "the Jira administrator permission", create || add ? "" : " and ",
+                 add ? "" : "the service desk administrator role");
+    }
+    cJSON_Delete(page);
+    cJSON_Delete(desk);
+    cJSON_Delete(perms);
+}
+
 /* ---- the command ------------------------------------------------------ */
 
 int cmd_check(int argc, char **argv)
@@ -563,6 +679,7 @@ int cmd_check(int argc, char **argv)
         } else {
             have_cols = true;
             cursor_ok = check_config_columns(&c, &job.cfg, &cols);
+            check_customer_columns(&c, &job.cfg, &cols);
             if (cursor_ok) check_index(&c, &job.cfg, job.source);
             else SKIP(&c, "index for the cursor query: not checked (needs the id and time columns)");
         }
@@ -575,6 +692,7 @@ int cmd_check(int argc, char **argv)
         FAIL(&c, 4, NULL, "cannot set up the HTTP client: %s", wf_strerror(rc));
     } else {
         check_jira(&c, &job, jsm, &raw);
+        if (raw && job.cfg.customer_email_column) check_customers(&c, &job.cfg, jsm);
     }
     if (!raw && job.tracker && job.cfg.service_desk_id && job.cfg.request_type_id) {
         char meta_name[128];
@@ -595,8 +713,9 @@ int cmd_check(int argc, char **argv)
         if (rc != WF_OK) {
             FAIL(&c, 2, NULL, "%s", err);
         } else {
-            OK(&c, "mapping %s maps %zu field%s%s", job.cfg.field_mapping, mapping.n, mapping.n == 1 ? "" : "s",
-               mapping.constants ? " and sets constants" : "");
+            OK(&c, "mapping %s maps %zu field%s%s%s%s", job.cfg.field_mapping, mapping.n, mapping.n == 1 ? "" : "s",
+               mapping.constants ? ", sets constants" : "", mapping.templates ? ", composes templates" : "",
+               mapping.fallbacks ? ", has fallbacks" : "");
             check_mapping(&c, &job.cfg, &fields, &mapping, have_cols ? &cols : NULL);
             if (cursor_ok) check_sample(&c, &job.cfg, job.source, job.tracker, &fields, &mapping);
         }
@@ -625,8 +744,8 @@ summary:
     if (c.failures == 0)
         printf("\ncheck: everything holds (%d warning%s)\n", c.warnings, c.warnings == 1 ? "" : "s");
     else
-        printf("\ncheck: %d problem%s, %d warning%s; exit %d (the first problem's class)\n", c.failures,
-               c.failures == 1 ? "" : "s", c.warnings, c.warnings == 1 ? "" : "s", c.first_fail);
+        printf("\ncheck: %d problem%s, %d warning%s; exit %d (the most severe problem's class)\n", c.failures,
+               c.failures == 1 ? "" : "s", c.warnings, c.warnings == 1 ? "" : "s", c.worst);
     wf_mapping_free(&mapping);
     wf_fields_free(&fields);
     wf_source_free_columns(cols.names, cols.types, cols.n);
@@ -634,5 +753,5 @@ summary:
     free(password);
     wf_jsm_close(jsm);
     job_teardown(&job);
-    return c.first_fail;
+    return c.worst;
 }

@@ -18,7 +18,8 @@ static const char fields_usage[] =
     "Fetches the fields of JSM_REQUEST_TYPE_ID and the columns of WEBFORM_TABLE,\n"
     "caches the field list in the tracker, and writes SYNC_FIELD_MAPPING\n"
     "(default field_mapping.json): pairs you edited are kept, and every other field\n"
-    "whose id or name matches a column is proposed. Prints the field table.\n"
+    "whose id or name matches a column is proposed. Prints the field table, then\n"
+    "the mapping's templates and fallbacks, if any.\n"
     "\n"
     "  --env FILE   read configuration from FILE instead of ./.env\n"
     "  -h, --help   show this help\n";
@@ -44,6 +45,19 @@ static wf_err write_atomically(const char *path, const char *text, char *errbuf,
         return WF_ERR_FILE;
     }
     return WF_OK;
+}
+
+/* One line per template or fallback, its text as JSON so that a newline or
+ * a quote in it stays visible and on one line. */
+static void print_templates(const char *kind, const cJSON *section)
+{
+    const cJSON *it;
+    if (section && section->child) printf("\n");
+    cJSON_ArrayForEach(it, section) {
+        char *text = cJSON_PrintUnformatted(it);
+        printf("%s %-20s %s\n", kind, it->string, text ? text : "?");
+        free(text);
+    }
 }
 
 int cmd_fields(int argc, char **argv)
@@ -101,9 +115,12 @@ int cmd_fields(int argc, char **argv)
         for (size_t j = 0; j < mapping.n; j++)
             if (strcmp(mapping.pairs[j].field_id, f->id) == 0) column = mapping.pairs[j].column;
         if (strcmp(f->id, "labels") == 0) column = "(submission key label)";
+        if (cJSON_GetObjectItemCaseSensitive(mapping.templates, f->id)) column = "(template, below)";
         printf("%-20s %-24.24s %-9s %-10s %s\n", f->id, f->name ? f->name : "", f->required ? "yes" : "no",
                f->type, column);
     }
+    print_templates("template", mapping.templates);
+    print_templates("fallback", mapping.fallbacks);
     wf_key_carrier carrier = wf_fields_key_carrier(&fields, job.cfg.key_field);
     printf("\nsubmission key travels as: %s\n", carrier == WF_KEY_VIA_LABEL ? "label wf2jsm-<key prefix>" :
            carrier == WF_KEY_VIA_FIELD ? "the SYNC_KEY_FIELD field" :

@@ -155,6 +155,31 @@ static int valid_identifier(const char *s)
     return !isdigit((unsigned char)s[0]);
 }
 
+/* The customer columns are column names; a display name without an
+ * address to give it to is a mistake worth saying. */
+static wf_err check_customer_columns(const wf_config *cfg, char *errbuf, size_t errlen)
+{
+    if (cfg->customer_email_column &&
+        (!valid_identifier(cfg->customer_email_column) || strchr(cfg->customer_email_column, '.'))) {
+        snprintf(errbuf, errlen, "SYNC_CUSTOMER_EMAIL_COLUMN=%s is not a column name (letters, digits and _)",
+                 cfg->customer_email_column);
+        return WF_ERR_CONFIG;
+    }
+    if (cfg->customer_name_column &&
+        (!valid_identifier(cfg->customer_name_column) || strchr(cfg->customer_name_column, '.'))) {
+        snprintf(errbuf, errlen, "SYNC_CUSTOMER_NAME_COLUMN=%s is not a column name (letters, digits and _)",
+                 cfg->customer_name_column);
+        return WF_ERR_CONFIG;
+    }
+    if (cfg->customer_name_column && !cfg->customer_email_column) {
+        snprintf(errbuf, errlen, "SYNC_CUSTOMER_NAME_COLUMN=%s is set but SYNC_CUSTOMER_EMAIL_COLUMN is not: "
+                 "set SYNC_CUSTOMER_EMAIL_COLUMN to the column holding the submitter's address, or unset both",
+                 cfg->customer_name_column);
+        return WF_ERR_CONFIG;
+    }
+    return WF_OK;
+}
+
 static wf_err parse_key_columns(wf_config *cfg, const char *list, char *errbuf, size_t errlen)
 {
     char *copy = strdup(list);
@@ -253,6 +278,8 @@ wf_err wf_config_load(wf_config *cfg, const char *env_file, bool require_jira, c
     cfg->field_mapping = dup_or_default(&file, "SYNC_FIELD_MAPPING", "field_mapping.json");
     cfg->key_field = dup_or_default(&file, "SYNC_KEY_FIELD", NULL);
     cfg->metrics_file = dup_or_default(&file, "SYNC_METRICS_FILE", NULL);
+    cfg->customer_email_column = dup_or_default(&file, "SYNC_CUSTOMER_EMAIL_COLUMN", NULL);
+    cfg->customer_name_column = dup_or_default(&file, "SYNC_CUSTOMER_NAME_COLUMN", NULL);
     if (!cfg->db_url || !cfg->table || !cfg->id_column || !cfg->time_column || !cfg->tracker_db ||
         !cfg->log_dir || !cfg->field_mapping) { rc = WF_ERR_NOMEM; goto done; }
 
@@ -269,6 +296,7 @@ wf_err wf_config_load(wf_config *cfg, const char *env_file, bool require_jira, c
         snprintf(errbuf, errlen, "WEBFORM_TIME_COLUMN=%s is not a column name", cfg->time_column);
         goto done;
     }
+    if ((rc = check_customer_columns(cfg, errbuf, errlen)) != WF_OK) goto done;
     const char *keys = lookup(&file, "WEBFORM_KEY_COLUMNS");
     char default_keys[160];
     if (!keys || !*keys) {
@@ -341,7 +369,8 @@ void wf_config_free(wf_config *cfg)
                         &cfg->jira_base_url, &cfg->jira_email, &cfg->jira_api_token,
                         &cfg->jira_bearer_token, &cfg->service_desk_id, &cfg->request_type_id,
                         &cfg->ca_bundle, &cfg->tracker_db, &cfg->log_dir, &cfg->field_mapping,
-                        &cfg->key_field, &cfg->metrics_file};
+                        &cfg->key_field, &cfg->metrics_file, &cfg->customer_email_column,
+                        &cfg->customer_name_column};
     for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) { free(*strings[i]); *strings[i] = NULL; }
     for (size_t i = 0; i < cfg->n_key_columns; i++) free(cfg->key_columns[i]);
     cfg->n_key_columns = 0;

@@ -42,6 +42,8 @@ typedef struct wf_config {
     long http_timeout_seconds;    /* SYNC_HTTP_TIMEOUT */
     long search_settle_seconds;   /* SYNC_SEARCH_SETTLE */
     char *metrics_file;           /* SYNC_METRICS_FILE, may be NULL */
+    char *customer_email_column;  /* SYNC_CUSTOMER_EMAIL_COLUMN: raise on behalf of this address; may be NULL */
+    char *customer_name_column;   /* SYNC_CUSTOMER_NAME_COLUMN: a new customer's display name; may be NULL */
 } wf_config;
 
 /* Loads the configuration. env_file is the --env argument or NULL (then

@@ -1,6 +1,7 @@
 /* jira_fields.c: typed mapping of columns to JSM request fields. */
 #define _POSIX_C_SOURCE 200809L
 #include "jira_fields.h"
+#include "templates.h"
 #include "unique_key.h"
 
 #include <ctype.h>
@@ -102,6 +103,8 @@ void wf_mapping_free(wf_mapping *m)
     for (size_t i = 0; i < m->n; i++) { free(m->pairs[i].field_id); free(m->pairs[i].column); }
     free(m->pairs);
     cJSON_Delete(m->constants);
+    cJSON_Delete(m->templates);
+    cJSON_Delete(m->fallbacks);
     memset(m, 0, sizeof *m);
 }
 
@@ -126,6 +129,80 @@ static char *read_file(const char *path, int *err)
     if (!buf && !(buf = calloc(1, 1))) { *err = ENOMEM; return NULL; }
     buf[len] = '\0';
     return buf;
+}
+
+/* ---- templates and fallbacks (see templates.h) ---------------------------- */
+
+static bool maps_column(const wf_mapping *m, const char *field_id)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->pairs[i].field_id, field_id) == 0) return true;
+    return false;
+}
+
+/* Loads the "templates" or "fallbacks" object of root into *section: every
+ * key a field of the request type, every value a template that parses. A
+ * field cannot be both mapped to a column and templated. */
+static wf_err load_template_section(const cJSON *root, const char *name, const char *path,
+                                    const wf_field_list *fields, const wf_mapping *m, cJSON **section,
+                                    char *errbuf, size_t errlen)
+{
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, name), *it;
+    char why[256];
+    if (!obj) return WF_OK;
+    if (!cJSON_IsObject(obj)) {
+        snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: \"%s\" must be an object of field id -> template text", path, name);
+        return WF_ERR_CONFIG;
+    }
+    cJSON_ArrayForEach(it, obj) {
+        if (!wf_fields_find(fields, it->string)) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: unknown field id '%s' in %s "
+                     "(run `wf2jsm fields` to list the fields)", path, it->string, name);
+            return WF_ERR_CONFIG;
+        }
+        if (!cJSON_IsString(it)) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: %s.%s must be a template string such as \"{subject}\"",
+                     path, name, it->string);
+            return WF_ERR_CONFIG;
+        }
+        if (wf_template_check(it->valuestring, why, sizeof why) != WF_OK) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: %s.%s: %s", path, name, it->string, why);
+            return WF_ERR_CONFIG;
+        }
+        if (strcmp(name, "templates") == 0 && maps_column(m, it->string)) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: field %s is both mapped to a column in \"fields\" and "
+                     "composed in \"templates\": keep one (a template can name the column: \"{column}\")", path, it->string);
+            return WF_ERR_CONFIG;
+        }
+    }
+    *section = cJSON_Duplicate(obj, 1);
+    return *section ? WF_OK : WF_ERR_NOMEM;
+}
+
+/* The template or fallback text of field_id in section, or NULL. */
+static const char *template_of(const cJSON *section, const char *field_id)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(section, field_id);
+    return cJSON_IsString(t) ? t->valuestring : NULL;
+}
+
+/* Every column the templates and fallbacks name is one of columns. */
+static wf_err check_template_columns(const wf_mapping *m, const char *const *columns, size_t ncolumns,
+                                     char *errbuf, size_t errlen)
+{
+    const cJSON *sections[2] = {m->templates, m->fallbacks}, *it;
+    static const char *const names[2] = {"template", "fallback"};
+    for (int s = 0; s < 2; s++) {
+        cJSON_ArrayForEach(it, sections[s]) {
+            char bad[128];
+            if (wf_template_check_columns(it->valuestring, columns, ncolumns, bad, sizeof bad) != WF_OK) {
+                snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING: the %s of field %s names column '%s', which the source "
+                         "table does not have (write {{ and }} for literal braces)", names[s], it->string, bad);
+                return WF_ERR_CONFIG;
+            }
+        }
+    }
+    return WF_OK;
 }
 
 wf_err wf_mapping_load(const char *path, const wf_field_list *fields, wf_mapping *out,
@@ -177,6 +254,9 @@ wf_err wf_mapping_load(const char *path, const wf_field_list *fields, wf_mapping
         }
         out->constants = cJSON_Duplicate(constants, 1);
     }
+    if ((rc = load_template_section(root, "templates", path, fields, out, &out->templates, errbuf, errlen)) != WF_OK ||
+        (rc = load_template_section(root, "fallbacks", path, fields, out, &out->fallbacks, errbuf, errlen)) != WF_OK)
+        goto done;
     rc = WF_OK;
 done:
     cJSON_Delete(root);
@@ -196,7 +276,7 @@ wf_err wf_mapping_check_columns(const wf_mapping *m, const char *const *columns,
             return WF_ERR_CONFIG;
         }
     }
-    return WF_OK;
+    return check_template_columns(m, columns, ncolumns, errbuf, errlen);
 }
 
 /* ---- value conversion ------------------------------------------------ */
@@ -419,6 +499,78 @@ static cJSON *convert(const wf_field_def *f, char *text, wf_mapped *out)
     return cJSON_CreateString(text);
 }
 
+/* Drops the problems recorded from index from on. */
+static void forget_problems(wf_mapped *out, size_t from)
+{
+    while (out->nproblems > from) {
+        wf_field_problem *p = &out->problems[--out->nproblems];
+        free(p->field_id);
+        free(p->value);
+        free(p->message);
+    }
+}
+
+/* Sets field f from text (owned, trimmed; NULL or empty: no value). When
+ * the value is empty or does not convert and f has a fallback, the
+ * rendered fallback is used instead; failing that an empty required field
+ * is a problem, and a value that does not convert keeps its own problem.
+ * Returns -1 when out of memory. */
+static int map_text(const wf_mapping *m, const wf_field_def *f, const wf_submission *sub, char *text, wf_mapped *out)
+{
+    const char *fallback = template_of(m->fallbacks, f->id);
+    size_t before = out->nproblems;
+    cJSON *value = text && *text ? convert(f, text, out) : NULL;
+    bool empty = !text || !*text;
+    free(text);
+    if (!value && fallback) {
+        char *raw = wf_template_render(fallback, sub);
+        char *alt = raw ? trimmed_copy(raw) : NULL;
+        free(raw);
+        if (!alt) return -1;
+        wf_mapped scratch = {0};   /* the fallback's own problems are not the row's */
+        int rc = 0;
+        value = *alt ? convert(f, alt, &scratch) : NULL;
+        if (value) {
+            forget_problems(out, before);
+        } else if (empty && *alt) {
+            char what[400];
+            snprintf(what, sizeof what, "is empty and its fallback does not fit (%s)",
+                     scratch.nproblems ? scratch.problems[0].message : "no value");
+            rc = add_problem(out, f, alt, what);
+        } else if (empty && f->required) {
+            rc = add_problem(out, f, NULL, "is required but its column and its fallback are empty");
+        }
+        wf_mapped_free(&scratch);
+        free(alt);
+        if (rc != 0) return -1;
+    } else if (!value && empty && f->required && add_problem(out, f, NULL, "is required but its column is empty") != 0) {
+        return -1;
+    }
+    if (value) cJSON_AddItemToObject(out->values, f->id, value);
+    return 0;
+}
+
+/* The fields composed by templates, and those that only have a fallback
+ * (an unmapped field with a fallback always gets it). */
+static int map_templates(const wf_mapping *m, const wf_field_list *fields, const wf_submission *sub, wf_mapped *out)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, m->templates) {
+        const wf_field_def *f = wf_fields_find(fields, it->string);
+        if (!f) continue;
+        char *raw = wf_template_render(it->valuestring, sub);
+        char *text = raw ? trimmed_copy(raw) : NULL;
+        free(raw);
+        if (!text || map_text(m, f, sub, text, out) != 0) return -1;
+    }
+    cJSON_ArrayForEach(it, m->fallbacks) {
+        const wf_field_def *f = wf_fields_find(fields, it->string);
+        if (f && !maps_column(m, f->id) && !template_of(m->templates, f->id) && map_text(m, f, sub, NULL, out) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int append_footer(cJSON *values, const wf_field_list *fields, const char *key)
 {
     if (!wf_fields_find(fields, "description")) return 0;
@@ -480,18 +632,9 @@ wf_err wf_map_submission(const wf_mapping *m, const wf_field_list *fields, const
         const char *raw = wf_submission_get(sub, m->pairs[i].column, NULL);
         char *text = raw ? trimmed_copy(raw) : NULL;
         if (raw && !text) goto nomem;
-        if (!text || !*text) {
-            if (f->required && add_problem(out, f, NULL, "is required but its column is empty") != 0) {
-                free(text);
-                goto nomem;
-            }
-            free(text);
-            continue;
-        }
-        cJSON *value = convert(f, text, out);
-        free(text);
-        if (value) cJSON_AddItemToObject(out->values, f->id, value);
+        if (map_text(m, f, sub, text, out) != 0) goto nomem;
     }
+    if (map_templates(m, fields, sub, out) != 0) goto nomem;
     const cJSON *c;
     cJSON_ArrayForEach(c, m->constants) {
         if (!cJSON_GetObjectItemCaseSensitive(out->values, c->string))
@@ -580,6 +723,8 @@ wf_err wf_mapping_propose(const wf_field_list *fields, const char *const *column
     for (size_t i = 0; i < fields->n; i++) {
         const wf_field_def *f = &fields->fields[i];
         if (cJSON_GetObjectItemCaseSensitive(map, f->id) || strcmp(f->id, "labels") == 0) continue;
+        /* A templated field is composed, never mapped to a column too. */
+        if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "templates"), f->id)) continue;
         for (size_t j = 0; j < ncolumns; j++) {
             if (loose_equal(columns[j], f->id) || (f->name && loose_equal(columns[j], f->name))) {
                 cJSON_AddStringToObject(map, f->id, columns[j]);

@@ -10,7 +10,11 @@
  *
  * Mapping file (SYNC_FIELD_MAPPING), minimum form:
  *   {"fields": {"<JSM field id>": "<column name>", ...}}
- * and optionally "constants": {"<field id>": <JSON value sent as is>}. */
+ * and optionally "constants": {"<field id>": <JSON value sent as is>},
+ * "templates": {"<field id>": "From {name} <{email}>:\n{message}"} (a field
+ * composed from columns, see templates.h) and "fallbacks": {"<field id>":
+ * "Web form submission {id}"} (a template used when the field's value comes
+ * out empty or does not fit, before the field is dropped or the row parked). */
 #ifndef WF_JIRA_FIELDS_H
 #define WF_JIRA_FIELDS_H
 
@@ -50,6 +54,8 @@ typedef struct wf_mapping {
     wf_mapping_pair *pairs;
     size_t n;
     cJSON *constants;  /* object or NULL */
+    cJSON *templates;  /* object field id -> template string, or NULL */
+    cJSON *fallbacks;  /* object field id -> template string, or NULL */
 } wf_mapping;
 
 /* How the submission's unique key travels with its ticket. */
@@ -85,8 +91,8 @@ wf_err wf_mapping_load(const char *path, const wf_field_list *fields, wf_mapping
                        char *errbuf, size_t errlen);
 void wf_mapping_free(wf_mapping *m);
 
-/* Checks that every mapped column is one of columns. WF_ERR_CONFIG names
- * the first one that is not. */
+/* Checks that every mapped column, and every column a template or fallback
+ * names, is one of columns. WF_ERR_CONFIG names the first one that is not. */
 wf_err wf_mapping_check_columns(const wf_mapping *m, const char *const *columns, size_t ncolumns,
                                 char *errbuf, size_t errlen);
 

@@ -31,6 +31,7 @@ struct wf_jsm {
     char *body;
     size_t body_len;
     long retry_after_s;
+    long duration_ms;        /* the last attempt's wall time, for the log line */
 };
 
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct {
     const wf_jsm_file *files; /* multipart body: one "file" part each, or NULL */
     size_t nfiles;
     bool xsrf_no_check;      /* X-Atlassian-Token: no-check */
+    bool experimental;       /* X-ExperimentalApi: opt-in (JSM's experimental endpoints refuse calls without it) */
     bool repeatable;         /* safe to send again after it may have arrived */
 } http_call;
 
@@ -255,6 +257,8 @@ static CURLcode send_once(wf_jsm *jsm, const http_call *call, struct curl_slist 
     if (strcmp(call->method, "GET") != 0 && strcmp(call->method, "POST") != 0)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call->method);
     CURLcode rc = curl_easy_perform(c);
+    curl_off_t total_us = 0;
+    jsm->duration_ms = curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK ? (long)(total_us / 1000) : -1;
     curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
     curl_mime_free(mime);
     return rc;
@@ -262,11 +266,12 @@ static CURLcode send_once(wf_jsm *jsm, const http_call *call, struct curl_slist 
 
 static void log_call(wf_jsm *jsm, const http_call *call, const char *level, const char *outcome, int try)
 {
-    char status[16], tries[16];
+    char status[16], tries[16], ms[24];
     snprintf(status, sizeof status, "%ld", jsm->status);
     snprintf(tries, sizeof tries, "%d", try + 1);
+    snprintf(ms, sizeof ms, "%ld", jsm->duration_ms);
     wf_log_kv(jsm->log, "create_jira_tickets", level, "event", "http", "op", call->op, "method", call->method,
-              "path", call->path, "status", status, "try", tries, "outcome", outcome,
+              "path", call->path, "status", status, "try", tries, "duration_ms", ms, "outcome", outcome,
               outcome && strcmp(outcome, "ok") ? "error" : NULL, jsm->error, NULL);
 }
 
@@ -280,6 +285,7 @@ static wf_err perform(wf_jsm *jsm, const http_call *call)
     if (!headers) return rc;
     if (call->json && (h = curl_slist_append(headers, "Content-Type: application/json"))) headers = h;
     if (call->xsrf_no_check && (h = curl_slist_append(headers, "X-Atlassian-Token: no-check"))) headers = h;
+    if (call->experimental && (h = curl_slist_append(headers, "X-ExperimentalApi: opt-in"))) headers = h;
 
     jsm->maybe_sent = false;
     jsm->error[0] = '\0';
@@ -419,7 +425,9 @@ static char *dup_json_string(const cJSON *obj, const char *name)
     return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
-wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id)
+/* The create call; on_behalf_of, when not NULL, becomes raiseOnBehalfOf. */
+static wf_err create_request(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of, char **issue_key,
+                             char **issue_id)
 {
     *issue_key = *issue_id = NULL;
     cJSON *body = cJSON_CreateObject();
@@ -429,6 +437,7 @@ wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issu
     if (!body || !cJSON_AddStringToObject(body, "serviceDeskId", jsm->cfg->service_desk_id) ||
         !cJSON_AddStringToObject(body, "requestTypeId", jsm->cfg->request_type_id) ||
         !cJSON_AddItemToObject(body, "requestFieldValues", cJSON_Duplicate(field_values, 1)) ||
+        (on_behalf_of && !cJSON_AddStringToObject(body, "raiseOnBehalfOf", on_behalf_of)) ||
         !(json = cJSON_PrintUnformatted(body)))
         goto done;
     http_call call = {.op = "create request", .method = "POST", .path = "/rest/servicedeskapi/request", .json = json};
@@ -450,6 +459,11 @@ done:
     cJSON_Delete(body);
     free(json);
     return rc;
+}
+
+wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id)
+{
+    return create_request(jsm, field_values, NULL, issue_key, issue_id);
 }
 
 wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, char ***temp_ids)
@@ -640,4 +654,113 @@ wf_err wf_jsm_delete_issue(wf_jsm *jsm, const char *issue_key)
     snprintf(path, sizeof path, "/rest/api/3/issue/%s", issue_key);
     http_call call = {.op = "delete issue", .method = "DELETE", .path = path, .repeatable = true};
     return perform(jsm, &call);
+}
+
+/* ---- customers (issue 12: raise requests on behalf of the submitter) ---- */
+
+long wf_jsm_last_status(const wf_jsm *jsm) { return jsm->status; }
+
+wf_err wf_jsm_create_request_as(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of,
+                                char **issue_key, char **issue_id)
+{
+    return create_request(jsm, field_values, on_behalf_of, issue_key, issue_id);
+}
+
+/* query escaped for a URL; NULL when out of memory. Free with curl_free(). */
+static char *escape_query(wf_jsm *jsm, const char *query)
+{
+    return curl_easy_escape(jsm->curl, query, 0);
+}
+
+wf_err wf_jsm_get_desk_customers(wf_jsm *jsm, const char *query, long start, int limit, cJSON **page)
+{
+    *page = NULL;
+    char *q = escape_query(jsm, query);
+    if (!q) return WF_ERR_NOMEM;
+    char path[1024];
+    snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/%s/customer?query=%s&start=%ld&limit=%d",
+             jsm->cfg->service_desk_id, q, start, limit);
+    curl_free(q);
+    http_call call = {.op = "find customer", .method = "GET", .path = path, .experimental = true,
+                      .repeatable = true};
+    wf_err rc = perform(jsm, &call);
+    return rc == WF_OK ? parse_body(jsm, call.op, page) : rc;
+}
+
+wf_err wf_jsm_create_customer(wf_jsm *jsm, const char *email, const char *display_name, cJSON **out)
+{
+    *out = NULL;
+    cJSON *body = cJSON_CreateObject();
+    char *json = NULL;
+    wf_err rc = WF_ERR_NOMEM;
+    if (body && cJSON_AddStringToObject(body, "email", email) &&
+        cJSON_AddStringToObject(body, "displayName", display_name) && (json = cJSON_PrintUnformatted(body))) {
+        /* strictConflictStatusCode: an existing account is a 409, not a 400
+         * that only its wording tells apart from a malformed address. */
+        http_call call = {.op = "create customer", .method = "POST",
+                          .path = "/rest/servicedeskapi/customer?strictConflictStatusCode=true", .json = json};
+        if ((rc = perform(jsm, &call)) == WF_OK) rc = parse_body(jsm, call.op, out);
+    }
+    cJSON_Delete(body);
+    free(json);
+    return rc;
+}
+
+wf_err wf_jsm_add_desk_customer(wf_jsm *jsm, const char *account_id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/%s/customer", jsm->cfg->service_desk_id);
+    cJSON *body = cJSON_CreateObject();
+    const char *ids[1] = {account_id};
+    cJSON *list = cJSON_CreateStringArray(ids, 1);
+    char *json = NULL;
+    wf_err rc = WF_ERR_NOMEM;
+    bool ready = body && list && cJSON_AddItemToObject(body, "accountIds", list);
+    if (ready) list = NULL;   /* body owns it now */
+    if (ready && (json = cJSON_PrintUnformatted(body))) {
+        /* Adding a customer the desk already has changes nothing (204). */
+        http_call call = {.op = "add customer to service desk", .method = "POST", .path = path, .json = json,
+                          .repeatable = true};
+        rc = perform(jsm, &call);
+    }
+    cJSON_Delete(list);
+    cJSON_Delete(body);
+    free(json);
+    return rc;
+}
+
+wf_err wf_jsm_search_users(wf_jsm *jsm, const char *query, long start, int max_results, cJSON **users)
+{
+    *users = NULL;
+    char *q = escape_query(jsm, query);
+    if (!q) return WF_ERR_NOMEM;
+    char path[1024];
+    snprintf(path, sizeof path, "/rest/api/3/user/search?query=%s&startAt=%ld&maxResults=%d", q, start, max_results);
+    curl_free(q);
+    wf_err rc = get_json(jsm, "search users", path, users);
+    if (rc == WF_OK && !cJSON_IsArray(*users)) {
+        snprintf(jsm->error, sizeof jsm->error, "search users: the reply is not a list of users");
+        cJSON_Delete(*users);
+        *users = NULL;
+        rc = WF_ERR_JIRA_PROTOCOL;
+    }
+    return rc;
+}
+
+wf_err wf_jsm_my_permissions(wf_jsm *jsm, const char *project_key, const char *permissions, cJSON **out)
+{
+    char path[512];
+    char *pk = escape_query(jsm, project_key ? project_key : "");
+    char *perms = escape_query(jsm, permissions);
+    *out = NULL;
+    if (!pk || !perms) {
+        curl_free(pk);
+        curl_free(perms);
+        return WF_ERR_NOMEM;
+    }
+    snprintf(path, sizeof path, "/rest/api/3/mypermissions?%s%s%spermissions=%s", project_key ? "projectKey=" : "",
+             project_key ? pk : "", project_key ? "&" : "", perms);
+    curl_free(pk);
+    curl_free(perms);
+    return get_json(jsm, "get my permissions", path, out);
 }

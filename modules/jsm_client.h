@@ -82,4 +82,40 @@ wf_err wf_jsm_edit_issue(wf_jsm *jsm, const char *issue_key, const cJSON *fields
 /* DELETE /rest/api/3/issue/{key}. */
 wf_err wf_jsm_delete_issue(wf_jsm *jsm, const char *issue_key);
 
+/* ---- customers: raising requests on behalf of the submitter ----------- */
+
+/* The HTTP status of the last call (0 when no reply came). Never fails. */
+long wf_jsm_last_status(const wf_jsm *jsm);
+
+/* wf_jsm_create_request with raiseOnBehalfOf = on_behalf_of (an accountId;
+ * NULL: the job's own account reports the request). Same errors. */
+wf_err wf_jsm_create_request_as(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of,
+                                char **issue_key, char **issue_id);
+
+/* GET /rest/servicedeskapi/servicedesk/{id}/customer?query=&start=&limit=
+ * (experimental: sent with X-ExperimentalApi: opt-in). *page receives one
+ * PagedDTOUserDTO (caller deletes). 403: the account may not view the
+ * desk's customers (WF_ERR_JIRA_AUTH, wf_jsm_last_status() tells 401 from 403). */
+wf_err wf_jsm_get_desk_customers(wf_jsm *jsm, const char *query, long start, int limit, cJSON **page);
+
+/* POST /rest/servicedeskapi/customer?strictConflictStatusCode=true: *out
+ * receives the new UserDTO (caller deletes). An existing account for email
+ * is WF_ERR_JIRA_REJECTED with status 409; a malformed address 400; a
+ * refusal WF_ERR_JIRA_AUTH with status 403. Never retried once sent. */
+wf_err wf_jsm_create_customer(wf_jsm *jsm, const char *email, const char *display_name, cJSON **out);
+
+/* POST /rest/servicedeskapi/servicedesk/{id}/customer {"accountIds": [id]}:
+ * 204 also when the desk already has the customer, so safe to repeat. */
+wf_err wf_jsm_add_desk_customer(wf_jsm *jsm, const char *account_id);
+
+/* GET /rest/api/3/user/search?query=&startAt=&maxResults=: *users receives
+ * the JSON array of users (caller deletes); WF_ERR_JIRA_PROTOCOL when the
+ * reply is not an array. */
+wf_err wf_jsm_search_users(wf_jsm *jsm, const char *query, long start, int max_results, cJSON **users);
+
+/* GET /rest/api/3/mypermissions?projectKey=&permissions=: *out receives
+ * {"permissions": {KEY: {"havePermission": bool, ...}}} (caller deletes).
+ * project_key may be NULL (global context). */
+wf_err wf_jsm_my_permissions(wf_jsm *jsm, const char *project_key, const char *permissions, cJSON **out);
+
 #endif

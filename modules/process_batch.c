@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "process_batch.h"
 #include "attachments.h"
+#include "customers.h"
 #include "tracker_admin.h"
 #include "tracker_rebuild.h"
 #include "unique_key.h"
@@ -324,6 +325,8 @@ static wf_err deliver(wf_run *run, const wf_submission *sub, const char *key, co
     bool may_exist_before = row && row->may_exist;
     bool must_list = row && strcmp(row->state, "attaching") == 0;
     wf_jsm *jsm = NULL;
+    wf_customer customer = {0};
+    char customer_err[1024];
     wf_err rc;
 
     if (!dropped) return set_fatal(run, WF_ERR_NOMEM, "out of memory");
@@ -378,13 +381,24 @@ static wf_err deliver(wf_run *run, const wf_submission *sub, const char *key, co
         cJSON_AddStringToObject(fix, "message", mapped.problems[i].message);
         cJSON_AddItemToArray(dropped, fix);
     }
+    /* The submitter reports the request when they can be found or made a
+     * customer (modules/customers.c); otherwise the job's account does. */
+    rc = wf_customer_resolve(jsm, run->tracker, run->cfg, run->log, sub, &customer, customer_err, sizeof customer_err);
+    if (rc != WF_OK) {
+        wf_tracker_record_not_sent(run->tracker, key, may_exist_before);
+        if (wf_err_stops_run(rc)) set_fatal(run, rc, customer_err);
+        else rc = record_failure(run, key, attempts, class_of(rc), customer_err, may_exist_before, false);
+        goto out;
+    }
     for (int tries = 0;; tries++) {
-        rc = wf_jsm_create_request(jsm, mapped.values, &jsm_key, &issue_id);
+        rc = wf_jsm_create_request_as(jsm, mapped.values, customer.account_id, &jsm_key, &issue_id);
         if (rc != WF_ERR_JIRA_REJECTED || tries > 0 || wf_jsm_last_maybe_sent(jsm)) break;
+        if (wf_customer_refused(&customer, run->tracker, run->cfg, jsm)) continue;
         /* A refused optional field must not cost the whole ticket. */
         if (!drop_rejected_optional(run, &mapped, wf_jsm_last_field_errors(jsm), dropped)) break;
     }
     if (rc != WF_OK) goto remote_failed;
+    if (wf_customer_add_fix(&customer, dropped) != 0) { rc = set_fatal(run, WF_ERR_NOMEM, "out of memory"); goto out; }
     if ((rc = wf_tracker_record_created(run->tracker, key, jsm_key, issue_id, run->run_id, false)) != WF_OK) {
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
         goto out;
@@ -408,6 +422,7 @@ remote_failed:
                             may_exist_before || wf_jsm_last_maybe_sent(jsm), required_rejected);
     }
 out:
+    wf_customer_free(&customer);
     wf_mapped_free(&mapped);
     cJSON_Delete(dropped);
     free(jsm_key);

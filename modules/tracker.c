@@ -448,6 +448,39 @@ wf_err wf_tracker_meta_set(wf_tracker *t, const char *name, const char *value)
         "tt", name, value);
 }
 
+/* ---- the customer cache ------------------------------------------------ */
+
+wf_err wf_tracker_customer_get(wf_tracker *t, const char *desk_id, const char *email, char **account_id)
+{
+    sqlite3_stmt *st = NULL;
+    *account_id = NULL;
+    int rc = sqlite3_prepare_v2(t->db, "SELECT account_id FROM customers WHERE desk_id = ?1 AND email = ?2", -1,
+                                &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, desk_id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *account_id = col_dup(st, 0);
+        rc = *account_id ? SQLITE_DONE : SQLITE_NOMEM;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? WF_OK : fail(t, rc, "reading the customer cache");
+}
+
+wf_err wf_tracker_customer_put(wf_tracker *t, const char *desk_id, const char *email, const char *account_id)
+{
+    return write_stmt(t, "caching a customer",
+        "INSERT INTO customers (desk_id, email, account_id, created_at) VALUES (?1, ?2, ?3, " NOW_TEXT ") "
+        "ON CONFLICT (desk_id, email) DO UPDATE SET account_id = ?3, created_at = " NOW_TEXT,
+        "ttt", desk_id, email, account_id);
+}
+
+wf_err wf_tracker_customer_forget(wf_tracker *t, const char *desk_id, const char *email)
+{
+    return write_stmt(t, "forgetting a cached customer", "DELETE FROM customers WHERE desk_id = ?1 AND email = ?2",
+                      "tt", desk_id, email);
+}
+
 wf_err wf_tracker_begin(wf_tracker *t)
 {
     return exec_sql(t, "BEGIN IMMEDIATE", "starting a transaction");

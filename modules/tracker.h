@@ -149,4 +149,14 @@ struct sqlite3 *wf_tracker_db(wf_tracker *t);
 /* Current time in microseconds (UTC), the clock used for updated_at_us. */
 int64_t wf_now_us(void);
 
+/* The customer cache (issue 12): address -> accountId of a customer of
+ * service desk desk_id. email is the lower-cased address. get sets
+ * *account_id to a copy (caller frees) or NULL when the address is not
+ * cached. put inserts or replaces; forget deletes (JSM refused the cached
+ * account). All return WF_ERR_TRACKER with wf_tracker_errmsg() set on
+ * failure. */
+wf_err wf_tracker_customer_get(wf_tracker *t, const char *desk_id, const char *email, char **account_id);
+wf_err wf_tracker_customer_put(wf_tracker *t, const char *desk_id, const char *email, const char *account_id);
+wf_err wf_tracker_customer_forget(wf_tracker *t, const char *desk_id, const char *email);
+
 #endif

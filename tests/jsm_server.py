@@ -31,10 +31,25 @@ Test admin API (no auth, JSON bodies, never counted in the stats):
                               requestFieldValues (optionally wrapped as
                               {"requestFieldValues": {...}, "labels": [...]})
                               -> 201 {"issueId", "issueKey"}
+  POST   /_admin/customers    {"accounts": [{"email", "displayName", "on_desk": bool,
+                              "hide_email": bool}], "policy": {"may_view", "may_create",
+                              "may_add", "may_search": bool}}: adds accounts (customers
+                              of the service desk when on_desk) and merges the policy
+                              (false: that call answers 403, as for an account without
+                              the permission)
+  GET    /_admin/customers    {"accounts": [...], "desk": [accountId...], "policy": {...}}
+
+Customers: the service desk is restricted: raiseOnBehalfOf must name a customer
+of the desk (else 400 naming raiseOnBehalfOf), and the request's reporter is that
+customer. The desk's customer list is experimental (412 without
+"X-ExperimentalApi: opt-in"). Creating a customer for an address that has an
+account answers 400 "An account already exists for this email", or 409 with
+strictConflictStatusCode=true.
 
 Call kinds (stats and fault rules): myself servicedesk requesttype fields create
 attach_temp attach list_attachments get_request search get_issue edit_issue
-delete_issue ("any" matches all in rules).
+delete_issue desk_customers create_customer add_customer user_search mypermissions
+("any" matches all in rules).
 Fault actions: "500" "503" "429" "401" "403" answer that status without doing the
 operation (429 with Retry-After); "reset" drops the connection (TCP RST) without
 doing anything; "lost" does the operation, commits it, then closes the connection
@@ -74,7 +89,8 @@ REQUEST_TYPE = {"id": "10", "name": "Web form submission", "issueTypeId": "10001
                 "helpText": "Created by wf2jsm."}
 STATUS = {"status": "Waiting for support", "statusCategory": "NEW"}
 KINDS = ("myself", "servicedesk", "requesttype", "fields", "create", "attach_temp", "attach",
-         "list_attachments", "get_request", "search", "get_issue", "edit_issue", "delete_issue")
+         "list_attachments", "get_request", "search", "get_issue", "edit_issue", "delete_issue",
+         "desk_customers", "create_customer", "add_customer", "user_search", "mypermissions")
 STATUS_FAULTS = {"500": "Internal server error.", "503": "Service unavailable.",
                  "429": "Rate limit exceeded.",
                  "401": "Client must be authenticated to access this resource.",
@@ -206,6 +222,7 @@ class State:
         self.next_attachment = self.next_comment = 10000
         self.rng = random.Random()
         self.faults = Faults()
+        reset_customers(self)
         self.reset_stats()
 
     def reset_stats(self):
@@ -245,6 +262,33 @@ class State:
         value = getattr(self, counter)
         setattr(self, counter, value + 1)
         return str(value)
+
+
+# --- customers (state) --------------------------------------------------------
+
+CUSTOMER_POLICY = {"may_view": True, "may_create": True, "may_add": True, "may_search": True}
+
+
+def reset_customers(state):
+    """No customer accounts, none on the desk, every permission granted."""
+    state.accounts = {}            # lower-cased email -> account
+    state.desk_customers = set()   # accountIds of the service desk's customers
+    state.customer_policy = dict(CUSTOMER_POLICY)
+
+
+def customer_account_id(mail):
+    return "qm:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "customer:" + mail.lower()))
+
+
+def add_account(state, mail, name=None, hide_email=False):
+    account = {"accountId": customer_account_id(mail), "email": mail, "displayName": name or mail,
+               "hide_email": hide_email}
+    state.accounts[mail.lower()] = account
+    return account
+
+
+def account_by_id(state, aid):
+    return next((a for a in state.accounts.values() if a["accountId"] == aid), None)
 
 
 STATE = State()
@@ -856,7 +900,10 @@ def create_request(call):
     errors = validate_values(values, body.get("isAdfRequest") is True, creating=True)
     if errors:
         raise ApiError(400, CREATE_FAILED + " " + " ".join(errors.values()), errors)
-    issue = STATE.add_issue(body["serviceDeskId"], body["requestTypeId"], values, call.email)
+    reporter = on_behalf_reporter(body)
+    issue = STATE.add_issue(body["serviceDeskId"], body["requestTypeId"], values,
+                            reporter["email"] if reporter else call.email)
+    issue["reporterAccountId"] = reporter["accountId"] if reporter else account_id(call.email)
     return 201, customer_request_dto(call, issue)
 
 
@@ -1037,6 +1084,149 @@ def delete_issue(call):
     return 204, None
 
 
+# --- customers (API) ----------------------------------------------------------
+
+EXPERIMENTAL = ("This API is experimental. Experimental APIs are not guaranteed to be stable within the "
+                "preview period. You must set the header 'X-ExperimentalApi: opt-in' to opt into using this API.")
+EMAIL_RE = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\.]+(\.[^@\s<>()\[\],;:\"\\.]+)+")
+
+
+def require_policy(name):
+    if not STATE.customer_policy[name]:
+        raise ApiError(403, "You do not have permission to perform this operation.")
+
+
+def customer_dto(call, account):
+    link = "%s/rest/api/2/user?accountId=%s" % (call.base, account["accountId"])
+    dto = {"accountId": account["accountId"], "displayName": account["displayName"], "active": True,
+           "timeZone": "Etc/UTC", "_links": {"self": link, "jiraRest": link}}
+    if not account["hide_email"]:
+        dto["emailAddress"] = account["email"]
+    return dto
+
+
+def matches_query(account, query):
+    """JSM and Jira match the query against the name and the address, ignoring case."""
+    query = query.lower()
+    return not query or query in account["displayName"].lower() or \
+        (not account["hide_email"] and query in account["email"].lower())
+
+
+def get_desk_customers(call):
+    if (call.headers.get("X-ExperimentalApi") or "").lower() != "opt-in":
+        raise ApiError(412, EXPERIMENTAL)
+    require_desk(call)
+    require_policy("may_view")
+    start, limit = call.int_arg("start", 0, 0), call.int_arg("limit", 50, 1)
+    query = call.arg("query", "")
+    found = [a for a in STATE.accounts.values()
+             if a["accountId"] in STATE.desk_customers and matches_query(a, query)]
+    page = found[start:start + limit]
+    return 200, paged(call, [customer_dto(call, a) for a in page], start, limit, len(found),
+                      "%s/servicedesk/%s/customer" % (JSM, call.params["sd"]))
+
+
+def create_customer(call):
+    body = call.json_object({"email", "displayName", "fullName"})
+    require_policy("may_create")
+    mail = body.get("email")
+    if not isinstance(mail, str) or not EMAIL_RE.fullmatch(mail):
+        raise ApiError(400, "The email address '%s' is invalid." % mail)
+    if mail.lower() in STATE.accounts:
+        strict = (call.arg("strictConflictStatusCode", "false") or "").lower() == "true"
+        raise ApiError(409 if strict else 400, "An account already exists for this email")
+    name = body.get("displayName") or body.get("fullName") or mail
+    return 201, customer_dto(call, add_account(STATE, mail, name))
+
+
+def add_desk_customers(call):
+    require_desk(call)
+    body = call.json_object({"accountIds", "usernames"})
+    require_policy("may_add")
+    ids = body.get("accountIds") or []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ApiError(400, "accountIds must be a list of strings.")
+    unknown = [i for i in ids if account_by_id(STATE, i) is None]
+    for aid in ids:
+        if aid not in unknown:
+            STATE.desk_customers.add(aid)
+    if unknown:
+        raise ApiError(400, "The following users do not exist: %s" % ", ".join(unknown))
+    return 204, None
+
+
+def search_users(call):
+    query = call.arg("query")
+    if not query:
+        raise ApiError(400, "One of 'query', 'accountId' or 'property' must be specified.")
+    start, limit = call.int_arg("startAt", 0, 0), call.int_arg("maxResults", 50, 1)
+    if not STATE.customer_policy["may_search"]:
+        return 200, []   # Jira answers users without Browse users and groups with nothing
+    found = [a for a in STATE.accounts.values() if matches_query(a, query)]
+    users = []
+    for account in found[start:start + limit]:
+        user = {"self": "%s/rest/api/3/user?accountId=%s" % (call.base, account["accountId"]),
+                "accountId": account["accountId"], "accountType": "customer",
+                "displayName": account["displayName"], "active": True}
+        if not account["hide_email"]:
+            user["emailAddress"] = account["email"]
+        users.append(user)
+    return 200, users
+
+
+PERMISSION_POLICY = {"ADMINISTER": "may_create", "ADMINISTER_PROJECTS": "may_add"}
+
+
+def my_permissions(call):
+    keys = [k for k in (call.arg("permissions") or "").split(",") if k]
+    if not keys:
+        raise ApiError(400, "The permissions query parameter is required.")
+    result = {}
+    for key in keys:
+        have = STATE.customer_policy[PERMISSION_POLICY[key]] if key in PERMISSION_POLICY else True
+        result[key] = {"id": str(len(result) + 1), "key": key, "name": key.replace("_", " ").title(),
+                       "type": "GLOBAL" if key == "ADMINISTER" else "PROJECT", "description": "",
+                       "havePermission": have}
+    return 200, {"permissions": result}
+
+
+def on_behalf_reporter(body):
+    """The customer a request is raised on behalf of, or None; 400 unless a customer of the desk."""
+    aid = body.get("raiseOnBehalfOf")
+    if aid is None:
+        return None
+    account = account_by_id(STATE, aid)
+    if account is None or aid not in STATE.desk_customers:
+        message = "The customer '%s' does not have permission to raise requests in this service desk." % aid
+        raise ApiError(400, CREATE_FAILED + " " + message, {"raiseOnBehalfOf": message})
+    return account
+
+
+def admin_customers(data, query):
+    unknown = set(data) - {"accounts", "policy"}
+    if unknown:
+        raise AdminError("unknown keys %s" % sorted(unknown))
+    policy = data.get("policy", {})
+    if not isinstance(policy, dict) or set(policy) - set(CUSTOMER_POLICY) or \
+            not all(isinstance(v, bool) for v in policy.values()):
+        raise AdminError("policy is an object of %s -> bool" % sorted(CUSTOMER_POLICY))
+    accounts = data.get("accounts", [])
+    if not isinstance(accounts, list) or not all(isinstance(a, dict) and isinstance(a.get("email"), str)
+                                                 for a in accounts):
+        raise AdminError("accounts is a list of {email, displayName, on_desk, hide_email}")
+    STATE.customer_policy.update(policy)
+    for raw in accounts:
+        account = add_account(STATE, raw["email"], raw.get("displayName"), bool(raw.get("hide_email")))
+        if raw.get("on_desk", True):
+            STATE.desk_customers.add(account["accountId"])
+    return admin_customers_state(data, query)
+
+
+def admin_customers_state(data, query):
+    return 200, {"accounts": [dict(a) for a in STATE.accounts.values()], "desk": sorted(STATE.desk_customers),
+                 "policy": dict(STATE.customer_policy)}
+
+
 Route = namedtuple("Route", "method pattern kind handler")
 ROUTES = [Route(method, re.compile(pattern), kind, handler) for method, pattern, kind, handler in [
     ("GET", JSM + r"/servicedesk/(?P<sd>[^/]+)", "servicedesk", get_service_desk),
@@ -1054,6 +1244,11 @@ ROUTES = [Route(method, re.compile(pattern), kind, handler) for method, pattern,
     ("GET", PLATFORM + r"/issue/(?P<key>[^/]+)", "get_issue", get_issue),
     ("PUT", PLATFORM + r"/issue/(?P<key>[^/]+)", "edit_issue", edit_issue),
     ("DELETE", PLATFORM + r"/issue/(?P<key>[^/]+)", "delete_issue", delete_issue),
+    ("GET", JSM + r"/servicedesk/(?P<sd>[^/]+)/customer", "desk_customers", get_desk_customers),
+    ("POST", JSM + r"/servicedesk/(?P<sd>[^/]+)/customer", "add_customer", add_desk_customers),
+    ("POST", JSM + r"/customer", "create_customer", create_customer),
+    ("GET", PLATFORM + r"/user/search", "user_search", search_users),
+    ("GET", PLATFORM + r"/mypermissions", "mypermissions", my_permissions),
 ]]
 
 
@@ -1119,7 +1314,8 @@ def admin_state(data, query):
     requests = [{"issueId": i["id"], "issueKey": i["key"], "serviceDeskId": i["serviceDeskId"],
                  "requestTypeId": i["requestTypeId"], "fields": i["fields"],
                  "labels": i["fields"].get("labels") or [], "deleted": i["deleted"],
-                 "created": jira_time(i["created"]),
+                 "created": jira_time(i["created"]), "reporter": i["reporter"],
+                 "reporterAccountId": i.get("reporterAccountId") or account_id(i["reporter"]),
                  "attachments": [{"id": a["id"], "filename": a["filename"], "size": len(a["data"]),
                                   "public": a["public"], "content": a["data"].decode("utf-8", "replace")}
                                  for a in i["attachments"]],
@@ -1190,6 +1386,8 @@ ADMIN_ROUTES = {
     ("POST", "/_admin/faults"): admin_set_faults,
     ("DELETE", "/_admin/faults"): admin_clear_faults,
     ("POST", "/_admin/request"): admin_create_request,
+    ("POST", "/_admin/customers"): admin_customers,
+    ("GET", "/_admin/customers"): admin_customers_state,
 }
 
 

@@ -371,5 +371,56 @@ class JsmServerTest(unittest.TestCase):
         self.assertIn("GET", response.getheader("Allow"))
 
 
+    # ---- customers (issue 12) ----------------------------------------------
+
+    def desk_customers(self, query, experimental=True):
+        headers = {"X-ExperimentalApi": "opt-in"} if experimental else {}
+        return self.call("GET", JSM + "/servicedesk/1/customer?query=" + query, headers=headers)
+
+    def test_customer_lifecycle(self):
+        self.assertEqual(self.desk_customers("ann", experimental=False)[0], 412)
+        status, _, page = self.desk_customers("ann")
+        self.assertEqual((status, page["values"], page["isLastPage"]), (200, [], True))
+        status, _, made = self.call("POST", JSM + "/customer", {"email": "Ann@Example.com", "displayName": "Ann"})
+        self.assertEqual((status, made["emailAddress"], made["displayName"]), (201, "Ann@Example.com", "Ann"))
+        self.assertIsInstance(made["accountId"], str)
+        # an account exists for the address, whatever its case
+        status, _, body = self.call("POST", JSM + "/customer", {"email": "ann@example.COM", "displayName": "A"})
+        self.assertEqual((status, body["errorMessage"]), (400, "An account already exists for this email"))
+        self.assertEqual(self.call("POST", JSM + "/customer?strictConflictStatusCode=true",
+                                   {"email": "ann@example.com", "displayName": "A"})[0], 409)
+        self.assertEqual(self.call("POST", JSM + "/customer", {"email": "not an address"})[0], 400)
+        # created is not yet a customer of the desk
+        self.assertEqual(self.desk_customers("ann%40example.com")[2]["values"], [])
+        status, _, users = self.call("GET", "/rest/api/3/user/search?query=ANN%40example.com")
+        self.assertEqual((status, [u["accountId"] for u in users]), (200, [made["accountId"]]))
+        self.assertEqual(self.call("POST", JSM + "/servicedesk/1/customer", {"accountIds": ["qm:nobody"]})[0], 400)
+        self.assertEqual(self.call("POST", JSM + "/servicedesk/1/customer", {"accountIds": [made["accountId"]]})[0], 204)
+        status, _, page = self.desk_customers("ANN%40EXAMPLE.COM")
+        self.assertEqual([v["accountId"] for v in page["values"]], [made["accountId"]])
+
+    def test_raise_on_behalf_of_needs_a_customer_of_the_desk(self):
+        self.call("POST", "/_admin/customers", {"accounts": [{"email": "off@example.com", "on_desk": False},
+                                                             {"email": "on@example.com"}]})
+        accounts = {a["email"]: a["accountId"] for a in self.call("GET", "/_admin/customers")[2]["accounts"]}
+        body = {"serviceDeskId": "1", "requestTypeId": "10", "requestFieldValues": GOOD_FIELDS}
+        status, _, err = self.call("POST", JSM + "/request", dict(body, raiseOnBehalfOf=accounts["off@example.com"]))
+        self.assertEqual((status, list(err["errors"])), (400, ["raiseOnBehalfOf"]))
+        status, _, made = self.call("POST", JSM + "/request", dict(body, raiseOnBehalfOf=accounts["on@example.com"]))
+        self.assertEqual((status, made["reporter"]["emailAddress"]), (201, "on@example.com"))
+        self.assertEqual(self.create()[0], 201)
+        reporters = [(r["reporter"], r["reporterAccountId"]) for r in self.state()["requests"]]
+        self.assertEqual(reporters[0], ("on@example.com", accounts["on@example.com"]))
+        self.assertEqual(reporters[1][0], "demo@example.com")
+
+    def test_customer_permissions_refused(self):
+        self.call("POST", "/_admin/customers", {"policy": {"may_create": False, "may_view": False}})
+        self.assertEqual(self.call("POST", JSM + "/customer", {"email": "a@example.com"})[0], 403)
+        self.assertEqual(self.desk_customers("a")[0], 403)
+        status, _, perms = self.call("GET", "/rest/api/3/mypermissions?permissions=ADMINISTER,ADMINISTER_PROJECTS")
+        self.assertEqual((status, perms["permissions"]["ADMINISTER"]["havePermission"],
+                          perms["permissions"]["ADMINISTER_PROJECTS"]["havePermission"]), (200, False, True))
+        self.assertEqual(self.call("GET", "/rest/api/3/mypermissions")[0], 400)
+
 if __name__ == "__main__":
     unittest.main()

@@ -66,8 +66,11 @@ with open(path, "w") as f:
 PY
 }
 
+# SYNC_CUSTOMER_EMAIL_COLUMN: the requests are raised on behalf of the sample
+# rows' submitters, so the customer calls (look up, create, add, mypermissions)
+# go through the proxy too.
 export WEBFORM_DB_URL=$DB_URL JIRA_BASE_URL=$PROXY_URL JIRA_EMAIL JIRA_API_TOKEN \
-    JSM_SERVICE_DESK_ID=1 JSM_REQUEST_TYPE_ID=10 \
+    JSM_SERVICE_DESK_ID=1 JSM_REQUEST_TYPE_ID=10 SYNC_CUSTOMER_EMAIL_COLUMN=contact_email \
     SYNC_TRACKER_DB=$RUN/tracker.db SYNC_LOG_DIR=$RUN/logs SYNC_FIELD_MAPPING=$RUN/field_mapping.json
 
 admin POST /_admin/reset >/dev/null || { fail "wf2jsm: reset the JSM test server"; exit 0; }
@@ -91,6 +94,9 @@ for cmd in "fields" "check" "sync --catch-up" "reconcile"; do
         n=$(admin GET /_admin/state | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))' 2>/dev/null || echo 0)
         if [ "${n:-0}" -gt 0 ]; then pass "wf2jsm: sync created $n request(s) through the proxy"
         else fail "wf2jsm: sync --catch-up created no request at the JSM test server"; fi
+        c=$(admin GET /_admin/state | python3 -c 'import json,sys; print(sum(r["reporter"] != "'"$JIRA_EMAIL"'" for r in json.load(sys.stdin)["requests"]))' 2>/dev/null || echo 0)
+        if [ "${c:-0}" -gt 0 ]; then pass "wf2jsm: $c request(s) raised on behalf of their submitter through the proxy"
+        else fail "wf2jsm: sync --catch-up raised no request on behalf of a submitter"; fi
     fi
 done
 

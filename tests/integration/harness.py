@@ -161,12 +161,13 @@ class Env:
                  "SELECT %s, '%s ' || g, 'Message ' || g, 'Software', 'Low'%s FROM generate_series(1, %d) g"
                  % (extra_cols, when, subject, extra_vals, n))
 
-    def rows(self):
-        """All source rows as dicts of text (NULL as None), as the attachments show them."""
+    def rows(self, extra_columns=()):
+        """All source rows as dicts of text (NULL as None), as the attachments show them;
+        extra_columns: text columns a test added to the table."""
         p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", self.db_url, "-c",
                             "SELECT json_agg(t ORDER BY id) FROM (SELECT id::text, submitted_date::text, subject, "
-                            "message, category, impact, employees::text, due_date::text, contact_email, products "
-                            "FROM webform_submissions) t"],
+                            "message, category, impact, employees::text, due_date::text, contact_email, products%s "
+                            "FROM webform_submissions) t" % "".join(", " + c for c in extra_columns)],
                            check=True, capture_output=True, text=True,
                            env=dict(os.environ, PGTZ="UTC", PGDATESTYLE="ISO"))
         return json.loads(p.stdout.strip() or "null") or []

@@ -158,16 +158,61 @@ def test_check_unmapped_required_field_and_bad_type_exit_2(world):
     assert any("customfield_10020" in f and "due_date" in f and "never converts" in f for f in failed), p.stdout
 
 
-def test_check_table_without_cursor_index_fails_index_line_exit_3(world):
-    env = Env(world, "chk_idx", WEBFORM_TABLE="plain_submissions")
-    env.sql("CREATE TABLE plain_submissions AS SELECT * FROM webform_submissions")
-    p = env.run("check", check=3)
-    failed = failed_items(p)
-    assert len(failed) == 1, p.stdout
-    assert "no index serves the cursor query" in failed[0], failed
-    assert "CREATE INDEX ON plain_submissions (submitted_date, id)" in failed[0], failed
+def no_index_env(world, name, **env):
+    e = Env(world, name, WEBFORM_TABLE="plain_submissions", **env)
+    e.sql("CREATE TABLE plain_submissions AS SELECT * FROM webform_submissions")
+    return e
+
+
+def test_check_table_without_cursor_index_is_a_warning_exit_0(world):
+    env = no_index_env(world, "chk_idx")
+    p = env.run("check", check=0)
+    assert failed_items(p) == [], p.stdout
+    warned = [text for mark, text in check_lines(p) if mark == "⚠"]
+    assert len(warned) == 1 and "no index serves the cursor query" in warned[0], p.stdout
+    assert "CREATE INDEX ON plain_submissions (submitted_date, id)" in warned[0], warned
     # the other checks went on
     assert "✓ Jira authentication works" in p.stdout and "✓ every required field is mapped" in p.stdout
+    assert "check: everything holds (1 warning)" in p.stdout, p.stdout
+
+
+def test_check_exit_is_the_class_of_the_problem_not_of_the_index_warning(world):
+    # a bad token exits 4 even though the index line (listed first) warns
+    env = no_index_env(world, "chk_idx_tok", JIRA_API_TOKEN="wrong-" + SECRET_TOKEN)
+    p = env.run("check", check=4)
+    assert len(failed_items(p)) == 1 and "Jira authentication" in failed_items(p)[0], p.stdout
+    assert "no index serves the cursor query" in p.stdout
+    # a mapping naming an unknown column exits 2 with the same warning
+    mapping = {"fields": {"summary": "subject", "customfield_10011": "impact", "description": "no_such_column"}}
+    env = no_index_env(world, "chk_idx_map")
+    env.write_mapping(mapping)
+    p = env.run("check", check=2)
+    assert len(failed_items(p)) == 1 and "no_such_column" in failed_items(p)[0], p.stdout
+    assert "exit 2 (the most severe problem's class)" in p.stdout, p.stdout
+
+
+def test_check_exit_is_the_most_severe_class(world):
+    # a tracker others can read (5) outranks a bad token (4), whichever is listed first
+    env = Env(world, "chk_worst", JIRA_API_TOKEN="wrong-" + SECRET_TOKEN)
+    env.run("check", check=4)
+    os.chmod(env.path("tracker", "tracker.db"), 0o644)
+    p = env.run("check", check=5)
+    failed = failed_items(p)
+    assert len(failed) == 2 and "Jira authentication" in failed[0] and "chmod 600" in failed[1], p.stdout
+
+
+def test_check_says_whether_the_account_may_look_up_and_create_customers(world):
+    env = Env(world, "chk_cust", SYNC_CUSTOMER_EMAIL_COLUMN="contact_email")
+    p = env.run("check", check=0)
+    assert "✓ requests are raised on behalf of the address in column contact_email" in p.stdout, p.stdout
+    assert "✓ this account may look up the customers of service desk 1" in p.stdout, p.stdout
+    assert "✓ this account may create customers and add them to service desk 1" in p.stdout, p.stdout
+    env.http("POST", "/_admin/customers", {"policy": {"may_create": False, "may_view": False}})
+    p = env.run("check", check=0)
+    warned = [text for mark, text in check_lines(p) if mark == "⚠"]
+    assert any("may not look up the customers" in w for w in warned), p.stdout
+    assert any("may not create customers" in w and "manual fix" in w for w in warned), p.stdout
+    assert env.jsm_stats()["calls"]["create_customer"] == 0, "check must create nothing"
 
 
 def test_check_tracker_readable_by_others_exits_5_with_chmod_hint(world):
@@ -185,11 +230,11 @@ def test_check_tracker_readable_by_others_exits_5_with_chmod_hint(world):
     assert any("chmod 700 logs" in f for f in failed_items(p)), p.stdout
 
 
-def test_check_reports_the_first_failure_class(world):
+def test_check_reports_the_most_severe_failure_class(world):
     # incomplete Jira settings (2) and a database that is down (3): the
-    # local and database checks still run, the exit status is the first.
+    # local and database checks still run, the exit status is the database's.
     env = Env(world, "chk_first", JSM_SERVICE_DESK_ID="", WEBFORM_DB_URL="postgresql://nobody@127.0.0.1:1/none")
-    p = env.run("check", check=2)
+    p = env.run("check", check=3)
     failed = failed_items(p)
     assert "JSM_SERVICE_DESK_ID" in failed[0] and any("database" in f for f in failed[1:]), p.stdout
     assert "\t" not in p.stdout, "libpq's multi-line message must be one line"

@@ -276,6 +276,8 @@ static void test_invalid_values_name_the_variable(void **state)
         {"WEBFORM_ID_COLUMN", "a.b", {"WEBFORM_ID_COLUMN=a.b", NULL, NULL}},
         {"WEBFORM_KEY_COLUMNS", "id,drop table", {"WEBFORM_KEY_COLUMNS", "'drop table'", NULL}},
         {"WEBFORM_KEY_COLUMNS", ",,", {"WEBFORM_KEY_COLUMNS", NULL, NULL}},
+        {"SYNC_CUSTOMER_EMAIL_COLUMN", "e-mail", {"SYNC_CUSTOMER_EMAIL_COLUMN=e-mail", NULL, NULL}},
+        {"SYNC_CUSTOMER_NAME_COLUMN", "full_name", {"SYNC_CUSTOMER_NAME_COLUMN=full_name", "SYNC_CUSTOMER_EMAIL_COLUMN", NULL}},
     };
     for (size_t i = 0; i < NELEM(cases); i++) check_bad(fx, &cases[i], "", false);
 }

@@ -110,7 +110,7 @@ static int teardown(void **state)
 static wf_mapped map_one(const wf_field_list *fields, const char *field_id, const char *value)
 {
     wf_mapping_pair pair = {(char *)field_id, (char *)"c"};
-    wf_mapping m = {&pair, 1, NULL};
+    wf_mapping m = {&pair, 1, NULL, NULL, NULL};
     static const char *const names[] = {"id", "c"};
     const char *values[] = {"1", value};
     wf_submission sub = {0};
@@ -348,7 +348,7 @@ static void test_key_field_carrier_without_labels(void **state)
     assert_int_equal(wf_fields_key_carrier(&l, "customfield_12345"), WF_KEY_VIA_NOTHING);
 
     wf_mapping_pair pair = {(char *)"summary", (char *)"title"};
-    wf_mapping m = {&pair, 1, NULL};
+    wf_mapping m = {&pair, 1, NULL, NULL, NULL};
     static const char *const names[] = {"title"};
     static const char *const values[] = {"Hello"};
     wf_submission sub = {0};
@@ -648,7 +648,7 @@ static void test_constants_and_drop_field(void **state)
     fixture *fx = *state;
     wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title"}, {(char *)"customfield_10015", (char *)"office"}};
     wf_mapping m = {pairs, 2, cJSON_Parse("{\"customfield_10015\": {\"id\": \"10300\"},"
-                                          " \"customfield_10010\": {\"id\": \"10101\"}}")};
+                                          " \"customfield_10010\": {\"id\": \"10101\"}}"), NULL, NULL};
     assert_non_null(m.constants);
     static const char *const names[] = {"title", "office"};
     const char *values[] = {"Hello", "Paris"};
@@ -749,7 +749,7 @@ static void test_mapping_check_columns(void **state)
 {
     (void)state;
     wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title"}, {(char *)"customfield_10014", (char *)"email"}};
-    wf_mapping m = {pairs, 2, NULL};
+    wf_mapping m = {pairs, 2, NULL, NULL, NULL};
     static const char *const all[] = {"id", "title", "email"};
     static const char *const some[] = {"id", "title", "e_mail"};
     char err[512] = "";
