@@ -180,6 +180,8 @@ def test_status_and_check_print_the_rebuild(world):
     shutil.rmtree(env.path("tracker"))
     p = env.run("status", check=0)
     assert "not checked against JSM yet" in p.stdout, p.stdout
+    p = env.run("check")
+    assert "✓ tracker is empty, not checked against JSM yet" in p.stdout, p.stdout
     env.run("sync", check=0)
     for cmd in ("status", "check"):
         p = env.run(cmd)
