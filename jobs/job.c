@@ -44,16 +44,29 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
         }
         if (rc != WF_OK) return rc;
     }
+    /* The database connection is started first and finished last: the
+     * tracker opens while the server forks and authenticates the session,
+     * which is most of what a tick with nothing new costs. */
+    if (needs & JOB_NEEDS_SOURCE) {
+        char *password = NULL;
+        rc = wf_source_connect_start(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+        wf_log_add_secret(job->log, password);
+        free(password);
+        if (rc != WF_OK) {
+            wf_log_kv(job->log, "fetch_submissions", "ERROR", "event", "connect_failed", "error", job->err, NULL);
+            return rc;
+        }
+    }
     if (needs & JOB_NEEDS_TRACKER) {
         rc = wf_tracker_open(job->cfg.tracker_db, &job->tracker, job->err, sizeof job->err);
         if (rc != WF_OK) return rc;
     }
     if (needs & JOB_NEEDS_SOURCE) {
-        char *password = NULL;
-        rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
-        wf_log_add_secret(job->log, password);
-        free(password);
+        rc = wf_source_connect_finish(&job->cfg, job->source, job->err, sizeof job->err);
         if (rc != WF_OK) {
+            wf_source_close(job->source);
+            job->source = NULL;
+            wf_log_redact(job->log, job->err);
             wf_log_kv(job->log, "fetch_submissions", "ERROR", "event", "connect_failed", "error", job->err, NULL);
             return rc;
         }

@@ -685,7 +685,7 @@ static wf_err rebuild_from_jsm(recon *r)
     }
     wf_run_init(&run, &job->cfg, job->log, job->tracker, job->source, NULL, r->run_id);
     run.jsm = r->jsm;
-    rc = wf_rebuild_from_jsm(&run, "reconcile", true, &rep);
+    rc = wf_rebuild_from_jsm(&run, "reconcile", &rep);
     run.jsm = NULL;   /* the command's handle, closed by the command */
     if (rc != WF_OK) {
         snprintf(job->err, sizeof job->err, "%s", run.fatal_msg);

@@ -334,7 +334,9 @@ static cJSON *build_report(wf_job *job, wf_source *src, const char *db_error, in
     add_backlog(report, job, src, db_error);
     cJSON_AddItemToObject(report, "runs", query_rows(db,
         "SELECT id, command, started_at, finished_at, exit_code, seen, created, adopted, delivered, failed, parked, "
-        "attachments_uploaded, attachments_failed, retries, http_429, manual_fixes, duration_ms, error "
+        "attachments_uploaded, attachments_failed, retries, http_429, manual_fixes, duration_ms, error, "
+        "http_requests, round(http_requests * 1000.0 / max(duration_ms, 1), 1) AS requests_per_second, "
+        "peak_in_flight, garbled, lookups, lookup_calls "
         "FROM runs ORDER BY id DESC LIMIT ?1", nruns));
     cJSON_AddItemToObject(report, "problems", query_rows(db,
         "SELECT key, source_id, source_time, state, attempts, error_class, last_error, jsm_key, updated_at "
@@ -418,22 +420,26 @@ static void print_text(const cJSON *report, bool tty)
 
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(report, "runs");
     if (tty) {
-        printf("\n%-5s %-8s %-20s %4s %5s %7s %7s %9s %6s %6s %7s %4s %7s\n", "RUN", "COMMAND", "STARTED", "EXIT",
-               "SEEN", "CREATED", "ADOPTED", "DELIVERED", "FAILED", "PARKED", "RETRIES", "429S", "MS");
+        printf("\n%-5s %-8s %-20s %4s %5s %7s %7s %9s %6s %6s %7s %4s %6s %4s %7s\n", "RUN", "COMMAND", "STARTED",
+               "EXIT", "SEEN", "CREATED", "ADOPTED", "DELIVERED", "FAILED", "PARKED", "RETRIES", "429S", "REQ/S", "PEAK",
+               "MS");
         cJSON_ArrayForEach(it, runs)
-            printf("%-5lld %-8.8s %-20s %4s %5lld %7lld %7lld %9lld %6lld %6lld %7lld %4lld %7lld\n", num_of(it, "id"),
-                   str_of(it, "command"), str_of(it, "started_at"), is_null(it, "exit_code") ? "-" : str_of(it, "exit_code"),
-                   num_of(it, "seen"), num_of(it, "created"), num_of(it, "adopted"), num_of(it, "delivered"),
-                   num_of(it, "failed"), num_of(it, "parked"), num_of(it, "retries"), num_of(it, "http_429"),
-                   num_of(it, "duration_ms"));
+            printf("%-5lld %-8.8s %-20s %4s %5lld %7lld %7lld %9lld %6lld %6lld %7lld %4lld %6s %4lld %7lld\n",
+                   num_of(it, "id"), str_of(it, "command"), str_of(it, "started_at"),
+                   is_null(it, "exit_code") ? "-" : str_of(it, "exit_code"), num_of(it, "seen"), num_of(it, "created"),
+                   num_of(it, "adopted"), num_of(it, "delivered"), num_of(it, "failed"), num_of(it, "parked"),
+                   num_of(it, "retries"), num_of(it, "http_429"), str_of(it, "requests_per_second"),
+                   num_of(it, "peak_in_flight"), num_of(it, "duration_ms"));
     } else {
         cJSON_ArrayForEach(it, runs)
             printf("run id=%lld command=%s started=%s exit=%s seen=%lld created=%lld adopted=%lld delivered=%lld "
-                   "failed=%lld parked=%lld retries=%lld http_429=%lld duration_ms=%lld\n", num_of(it, "id"),
+                   "failed=%lld parked=%lld retries=%lld http_429=%lld http_requests=%lld requests_per_second=%s "
+                   "peak_in_flight=%lld garbled=%lld lookups=%lld lookup_calls=%lld duration_ms=%lld\n", num_of(it, "id"),
                    str_of(it, "command"), str_of(it, "started_at"), is_null(it, "exit_code") ? "-" : str_of(it, "exit_code"),
                    num_of(it, "seen"), num_of(it, "created"), num_of(it, "adopted"), num_of(it, "delivered"),
                    num_of(it, "failed"), num_of(it, "parked"), num_of(it, "retries"), num_of(it, "http_429"),
-                   num_of(it, "duration_ms"));
+                   num_of(it, "http_requests"), str_of(it, "requests_per_second"), num_of(it, "peak_in_flight"),
+                   num_of(it, "garbled"), num_of(it, "lookups"), num_of(it, "lookup_calls"), num_of(it, "duration_ms"));
     }
 
     char flat[2][1024];

@@ -20,9 +20,7 @@ static const char sync_usage[] =
     "first, and creates one JSM request for each, with the submission attached as\n"
     "JSON and CSV. Safe to kill at any moment: the next run finishes the work.\n"
     "A tracker without a submission (missing, new) is first rebuilt from the\n"
-    "requests in JSM that carry a submission key; before its first create, each\n"
-    "run checks that JSM holds no request the tracker lacks (an old backup put\n"
-    "back) and catches up first when it does.\n"
+    "requests in JSM that carry a submission key.\n"
     "\n"
     "  --catch-up   repeat batches until nothing is left (after an outage)\n"
     "  --dry-run    print what would be created; write nothing, create nothing\n"
@@ -74,7 +72,9 @@ static void draw_progress(const wf_run_stats *s, void *ctx)
     memset(bar, '#', (size_t)fill);
     memset(bar + fill, '.', (size_t)(30 - fill));
     bar[30] = '\0';
-    fprintf(stderr, "\r[%s] %ld/%ld  %.1f/s  ETA %s ", bar, done, total, rate, eta);
+    double calls = ms > 0 ? (double)s->http_requests * 1000.0 / (double)ms : 0.0;
+    fprintf(stderr, "\r[%s] %ld/%ld  %.1f/s  %.1f calls/s  %d in flight  ETA %s ", bar, done, total, rate, calls,
+            s->in_flight, eta);
 }
 
 /* SYNC_METRICS_FILE after a run. A metrics file that cannot be written
@@ -105,12 +105,16 @@ static void log_summary(wf_log *log, const wf_run_stats *s, int exit_code, const
     int v[] = {s->seen, s->created, s->adopted, s->delivered, s->failed, s->parked, s->attachments_uploaded,
                s->attachments_failed, s->retries, s->http_429, s->manual_fixes, exit_code};
     for (int i = 0; i < 12; i++) snprintf(f[i], sizeof f[i], "%d", v[i]);
-    char dur[24];
+    char dur[24], g[5][24], rps[24];
     snprintf(dur, sizeof dur, "%ld", s->duration_ms);
+    int w[] = {s->http_requests, s->peak_in_flight, s->garbled, s->lookups, s->lookup_calls};
+    for (int i = 0; i < 5; i++) snprintf(g[i], sizeof g[i], "%d", w[i]);
+    snprintf(rps, sizeof rps, "%.1f", s->duration_ms > 0 ? s->http_requests * 1000.0 / (double)s->duration_ms : 0.0);
     wf_log_kv(log, "run_summary", exit_code == 0 ? "INFO" : "WARN", "event", "run_finished", "mode", mode,
               "seen", f[0], "created", f[1], "adopted", f[2], "delivered", f[3], "failed", f[4], "parked", f[5],
               "attachments_uploaded", f[6], "attachments_failed", f[7], "retries", f[8], "http_429", f[9],
-              "manual_fixes", f[10], "duration_ms", dur, "exit", f[11], NULL);
+              "manual_fixes", f[10], "http_requests", g[0], "requests_per_second", rps, "peak_in_flight", g[1],
+              "garbled", g[2], "lookups", g[3], "lookup_calls", g[4], "duration_ms", dur, "exit", f[11], NULL);
 }
 
 /* Runs batches over [from_us, to_us] (from_us == INT64_MIN with
@@ -159,15 +163,17 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         run.on_progress = draw_progress;
         run.progress_ctx = &bar;
     }
+    bool rebuild_checked = false;   /* an empty tracker is checked against JSM once per run */
     bool more = true;
     while (more && rc == WF_OK && !stop_requested) {
         int64_t window = from_us;
         if (use_cursor && (rc = wf_run_window_start(&run, &window)) != WF_OK) break;
         /* A tracker without a submission (missing, new, emptied) first
          * learns from JSM what was delivered, and only then creates. */
-        if (use_cursor && window == INT64_MIN && !dry_run && !run.jsm_checked) {
+        if (use_cursor && window == INT64_MIN && !dry_run && !rebuild_checked) {
             wf_rebuild_report rep;
             bool rebuilt = false;
+            rebuild_checked = true;
             if ((rc = wf_rebuild_if_empty(&run, command, &rep, &rebuilt)) != WF_OK) break;
             if (rebuilt && rep.requests > 0 && (catch_up || isatty(STDOUT_FILENO)))
                 printf("%s: the tracker was empty: rebuilt it from %d request%s in JSM (%d submission%s adopted, "
@@ -176,16 +182,10 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
             if ((rc = wf_run_window_start(&run, &window)) != WF_OK) break;
         }
         rc = wf_process_batch(&run, window, to_us, &more);
-        if (rc == WF_OK && run.rebuild_needed) {
-            /* The batch stopped before its first create: JSM holds requests
-             * the tracker lacks. Catch up, then run the batch again. */
-            run.rebuild_needed = false;
-            if ((rc = wf_rebuild_from_jsm(&run, command, false, NULL)) != WF_OK) break;
-            more = true;
-            continue;
-        }
         if (!catch_up) break;
     }
+    wf_err finished = wf_process_batch_finish(&run);
+    if (rc == WF_OK) rc = finished;
     run.stats.duration_ms = elapsed_ms(&start);
     if (bar.drawn_ms >= 0) {
         bar.drawn_ms = -1;
@@ -205,9 +205,12 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         write_metrics(&job, &run.stats, status, use_cursor && rc == WF_OK && !more && !stop_requested);
     }
     if (catch_up || dry_run || isatty(STDOUT_FILENO))
-        printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d\n", command,
+        printf("%s: seen %d, created %d, adopted %d, delivered %d, failed %d, parked %d; "
+               "%d HTTP requests (%.1f/s, %d answered 429, peak %d in flight)\n", command,
                run.stats.seen, run.stats.created, run.stats.adopted, run.stats.delivered, run.stats.failed,
-               run.stats.parked);
+               run.stats.parked, run.stats.http_requests,
+               run.stats.duration_ms > 0 ? run.stats.http_requests * 1000.0 / (double)run.stats.duration_ms : 0.0,
+               run.stats.http_429, run.stats.peak_in_flight);
     if (wf_log_errors(job.log) > 0)
         fprintf(stderr, "wf2jsm %s: warning: %d log line(s) could not be written to %s (check its free space "
                 "and permissions)\n", command, wf_log_errors(job.log), job.cfg.log_dir);

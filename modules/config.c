@@ -316,6 +316,13 @@ wf_err wf_config_load(wf_config *cfg, const char *env_file, bool require_jira, c
 
     if ((rc = int_var(&file, "SYNC_BATCH_SIZE", 30, 1, 1000, &n, errbuf, errlen))) goto done;
     cfg->batch_size = (int)n;
+    /* 20 in flight: at Atlassian Cloud's typical 250 ms round trip a
+     * submission takes three calls, about 0.8 s, so 20 in flight carry
+     * about 25 submissions (75 calls) a second, above the burst limits a
+     * tenant gets per endpoint; the pacer, not this ceiling, keeps to the
+     * limit. Higher only buys connections and memory. */
+    if ((rc = int_var(&file, "SYNC_MAX_IN_FLIGHT", 20, 1, 200, &n, errbuf, errlen))) goto done;
+    cfg->max_in_flight = (int)n;
     if ((rc = int_var(&file, "SYNC_MAX_ATTEMPTS", 3, 1, 1000, &n, errbuf, errlen))) goto done;
     cfg->max_attempts = (int)n;
     if ((rc = duration_var(&file, "SYNC_LOOKBACK", 15 * 60, &cfg->lookback_seconds, errbuf, errlen))) goto done;

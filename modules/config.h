@@ -36,6 +36,7 @@ typedef struct wf_config {
     bool attach_json, attach_csv; /* SYNC_ATTACH_FORMATS */
     bool attach_public;           /* SYNC_ATTACH_PUBLIC */
     int max_attempts;             /* SYNC_MAX_ATTEMPTS */
+    int max_in_flight;            /* SYNC_MAX_IN_FLIGHT: ceiling of concurrent HTTP requests */
     char *key_field;              /* SYNC_KEY_FIELD, may be NULL */
     long retry_budget_ms;         /* SYNC_RETRY_BUDGET (total backoff per run) */
     long retry_base_ms;           /* SYNC_RETRY_BASE_MS */

@@ -301,8 +301,13 @@ out:
 
 bool wf_customer_refused(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, wf_jsm *jsm)
 {
+    return wf_customer_refused_by(c, tracker, cfg, wf_jsm_last_field_errors(jsm), wf_jsm_last_error(jsm));
+}
+
+bool wf_customer_refused_by(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, const cJSON *errors,
+                            const char *message)
+{
     if (!c->account_id) return false;
-    const cJSON *errors = wf_jsm_last_field_errors(jsm);
     bool about_us = !errors || !errors->child || cJSON_GetObjectItemCaseSensitive(errors, "raiseOnBehalfOf");
     if (!about_us) return false;
     char *key = c->address ? wf_customer_address_key(c->address) : NULL;
@@ -310,8 +315,7 @@ bool wf_customer_refused(wf_customer *c, wf_tracker *tracker, const wf_config *c
     free(key);
     char reason[1024];
     snprintf(reason, sizeof reason, "JSM refused to raise the request on behalf of customer %s: %s; the job's "
-             "account reports it instead (the address is looked up again next time)", c->account_id,
-             wf_jsm_last_error(jsm));
+             "account reports it instead (the address is looked up again next time)", c->account_id, message);
     free(c->reason);
     c->reason = strdup(reason);
     free(c->account_id);

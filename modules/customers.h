@@ -57,6 +57,10 @@ wf_err wf_customer_resolve(wf_jsm *jsm, wf_tracker *tracker, const wf_config *cf
  * changes nothing. Never fails (a tracker error only keeps the cache entry,
  * which the next refusal tries to forget again). */
 bool wf_customer_refused(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, wf_jsm *jsm);
+/* The same, from a started create's answer: its 400's per-field errors
+ * (may be NULL) and its message. */
+bool wf_customer_refused_by(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, const cJSON *errors,
+                            const char *message);
 
 /* Appends c's manual-fix entry {"field", "value", "message"} to fixes when
  * c has a reason. Returns -1 when out of memory, else 0. */

@@ -3,6 +3,7 @@
 #include "fetch_submissions.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +68,8 @@ static void db_error(PGconn *conn, const char *doing, char *errbuf, size_t errle
              doing, (int)len, msg);
 }
 
-wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_out,
-                         char *errbuf, size_t errlen)
+wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **password_out,
+                               char *errbuf, size_t errlen)
 {
     *out = NULL;
     if (password_out) *password_out = NULL;
@@ -92,10 +93,31 @@ wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_
                           "wf2jsm", "10", NULL};
     wf_source *src = calloc(1, sizeof *src);
     if (!src) return WF_ERR_NOMEM;
-    src->conn = PQconnectdbParams(keys, vals, 1);
-    if (!src->conn || PQstatus(src->conn) != CONNECTION_OK) {
+    src->conn = PQconnectStartParams(keys, vals, 1);
+    if (!src->conn || PQstatus(src->conn) == CONNECTION_BAD) {
         db_error(src->conn, "connecting", errbuf, errlen);
         wf_source_close(src);
+        return WF_ERR_DB;
+    }
+    *out = src;
+    return WF_OK;
+}
+
+wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen)
+{
+    /* libpq's own loop (as in PQconnectdb), with connect_timeout's 10 s
+     * kept by hand: the asynchronous start has no timeout of its own. */
+    time_t deadline = time(NULL) + 10;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        struct pollfd pfd = {.fd = PQsocket(src->conn), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        long left = (long)(deadline - time(NULL));
+        if (pfd.fd < 0 || left <= 0 || poll(&pfd, 1, (int)(left * 1000)) <= 0) break;
+        st = PQconnectPoll(src->conn);
+    }
+    if (PQstatus(src->conn) != CONNECTION_OK) {
+        db_error(src->conn, "connecting", errbuf, errlen);
+        if (!PQerrorMessage(src->conn)[0]) snprintf(errbuf, errlen, "connecting to the database timed out after 10 s");
         return WF_ERR_DB;
     }
     src->table_name = strdup(cfg->table);
@@ -112,8 +134,18 @@ wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_
     snprintf(src->select_prefix, cap,
              "SELECT (extract(epoch FROM t.%s) * 1000000)::int8, t.%s::text, t.%s::text, t.* FROM %s t ",
              src->time_sql, src->id_sql, src->time_sql, src->table_sql);
-    *out = src;
     return WF_OK;
+}
+
+wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_out,
+                         char *errbuf, size_t errlen)
+{
+    wf_err rc = wf_source_connect_start(cfg, out, password_out, errbuf, errlen);
+    if (rc == WF_OK && (rc = wf_source_connect_finish(cfg, *out, errbuf, errlen)) != WF_OK) {
+        wf_source_close(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void wf_source_close(wf_source *src)

@@ -33,6 +33,15 @@ typedef wf_row_action (*wf_row_fn)(const wf_submission *sub, void *ctx);
 wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_out,
                          char *errbuf, size_t errlen);
 
+/* The same in two halves, so that a caller can do its local work while
+ * the server sets up the session (forking a backend, authenticating):
+ * start returns at once with the connection under way (errors as above);
+ * finish waits for it, at most 10 s. After a failed finish the caller
+ * still closes src. */
+wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **password_out,
+                               char *errbuf, size_t errlen);
+wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen);
+
 /* Closes the connection. NULL is allowed. */
 void wf_source_close(wf_source *src);
 

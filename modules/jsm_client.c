@@ -13,25 +13,29 @@
 #define MAX_TRIES_PER_CALL 6
 #define MAX_BACKOFF_MS 30000L
 #define PAGE_SIZE 100
+/* How much of a garbled body the log shows: enough to tell a proxy's HTML
+ * page from truncated JSON, too little to carry a whole document. */
+#define GARBLED_PREVIEW 120
 
 struct wf_jsm {
     const wf_config *cfg;
     wf_log *log;
     wf_run_stats *stats;
     const volatile sig_atomic_t *stop;
-    CURL *curl;
+    wf_http_engine *engine;
     long budget_left_ms;
     unsigned int rng;
-    /* about the last call */
+    struct jsm_call *deferred;   /* finished without being sent; reported by the next pump */
+    long search_requests;        /* tries of searches so far */
+    int64_t waits_until_us;      /* the latest retry scheduled so far (budget accounting) */
+    /* about the last blocking call */
     char error[1024];
     long status;
     bool maybe_sent;
     cJSON *field_errors;
-    /* the last response */
+    /* the last blocking call's response */
     char *body;
     size_t body_len;
-    long retry_after_s;
-    long duration_ms;        /* the last attempt's wall time, for the log line */
 };
 
 typedef struct {
@@ -46,44 +50,43 @@ typedef struct {
     bool repeatable;         /* safe to send again after it may have arrived */
 } http_call;
 
+typedef struct jsm_call jsm_call;
+/* Reads a 2xx answer into call->res. Returns WF_OK, or
+ * WF_ERR_JIRA_PROTOCOL (res.error set) when the body lacks what the step
+ * needs; may instead resubmit the call for a next page (returns WF_OK with
+ * call->again set). */
+typedef wf_err (*read_fn)(wf_jsm *jsm, jsm_call *call);
+
+struct jsm_call {
+    wf_jsm *jsm;
+    const char *op;
+    const char *method;
+    bool repeatable;
+    char path[512];
+    char url[2048];
+    char *json;
+    const wf_jsm_file *files;
+    size_t nfiles;
+    struct curl_slist *headers;
+    wf_http_req req;
+    int try;
+    bool again;              /* read_fn asked for another page */
+    read_fn read;
+    wf_jsm_result res;
+    wf_jsm_done_fn done;
+    void *ctx;
+    /* for the readers */
+    size_t nwanted;          /* upload: number of files */
+    char **wanted;           /* upload: file names to match ids to */
+    size_t names_cap;
+    char issue_key[128];
+    long start;              /* list: next page */
+    jsm_call *next;          /* deferred list */
+};
+
 const char *wf_jsm_last_error(const wf_jsm *jsm) { return jsm->error; }
 const cJSON *wf_jsm_last_field_errors(const wf_jsm *jsm) { return jsm->field_errors; }
 bool wf_jsm_last_maybe_sent(const wf_jsm *jsm) { return jsm->maybe_sent; }
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-    wf_jsm *jsm = userp;
-    size_t n = size * nmemb;
-    char *nb = realloc(jsm->body, jsm->body_len + n + 1);
-    if (!nb) return 0;
-    memcpy(nb + jsm->body_len, data, n);
-    jsm->body = nb;
-    jsm->body_len += n;
-    nb[jsm->body_len] = '\0';
-    return n;
-}
-
-/* Retry-After is either delta-seconds or an HTTP date; both are honoured. */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
-{
-    wf_jsm *jsm = userp;
-    size_t n = size * nmemb;
-    if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-        char value[64];
-        size_t vlen = n - 12 < sizeof value - 1 ? n - 12 : sizeof value - 1;
-        memcpy(value, data + 12, vlen);
-        value[vlen] = '\0';
-        char *end;
-        long secs = strtol(value, &end, 10);
-        if (end != value && secs >= 0) {
-            jsm->retry_after_s = secs;
-        } else {
-            time_t when = curl_getdate(value, NULL);
-            if (when > 0) jsm->retry_after_s = when > time(NULL) ? (long)(when - time(NULL)) : 0;
-        }
-    }
-    return n;
-}
 
 wf_err wf_jsm_open(const wf_config *cfg, wf_log *log, wf_run_stats *stats,
                    const volatile sig_atomic_t *stop, wf_jsm **out)
@@ -97,41 +100,47 @@ wf_err wf_jsm_open(const wf_config *cfg, wf_log *log, wf_run_stats *stats,
     jsm->stop = stop;
     jsm->budget_left_ms = cfg->retry_budget_ms;
     jsm->rng = (unsigned int)time(NULL) ^ (unsigned int)getpid();
-    /* Initialised here rather than in main(): a tick with nothing to
-     * deliver never pays for TLS set-up. libcurl counts init/cleanup pairs. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    wf_err rc = wf_http_engine_new(cfg, stats, stop, &jsm->engine);
+    if (rc != WF_OK) {
         free(jsm);
-        return WF_ERR_CONFIG;
-    }
-    if (!(jsm->curl = curl_easy_init())) {
-        curl_global_cleanup();
-        free(jsm);
-        return WF_ERR_CONFIG;
+        return rc;
     }
     *out = jsm;
     return WF_OK;
 }
 
+static void result_clear(wf_jsm_result *res)
+{
+    cJSON_Delete(res->field_errors);
+    free(res->issue_key);
+    free(res->issue_id);
+    wf_jsm_free_names(res->names, res->nnames);
+    memset(res, 0, sizeof *res);
+}
+
+static void call_free(jsm_call *call)
+{
+    if (!call) return;
+    result_clear(&call->res);
+    curl_slist_free_all(call->headers);
+    free(call->req.resp);
+    free(call->json);
+    wf_jsm_free_names(call->wanted, call->nwanted);
+    free(call);
+}
+
 void wf_jsm_close(wf_jsm *jsm)
 {
     if (!jsm) return;
-    curl_easy_cleanup(jsm->curl);
-    curl_global_cleanup();
+    wf_http_engine_free(jsm->engine);
+    while (jsm->deferred) {
+        jsm_call *next = jsm->deferred->next;
+        call_free(jsm->deferred);
+        jsm->deferred = next;
+    }
     cJSON_Delete(jsm->field_errors);
     free(jsm->body);
     free(jsm);
-}
-
-/* Sleeps ms milliseconds in short steps so that SIGTERM is not kept waiting
- * behind a long Retry-After. */
-static void pause_ms(wf_jsm *jsm, long ms)
-{
-    while (ms > 0 && !(jsm->stop && *jsm->stop)) {
-        long step = ms < 100 ? ms : 100;
-        struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
 }
 
 /* Full jitter: a random wait in [0, min(cap, base * 2^try)]. */
@@ -144,16 +153,18 @@ static long backoff_ms(wf_jsm *jsm, int try)
 }
 
 /* Pulls Jira's own words out of an error body: JSM's errorMessage, the
- * platform's errorMessages, and the per-field errors of either. */
-static void describe_error_body(wf_jsm *jsm, char *msg, size_t msglen)
+ * platform's errorMessages, and the per-field errors of either. Returns
+ * whether the body is a JSON object at all. */
+static bool describe_error_body(jsm_call *call, char *msg, size_t msglen)
 {
     msg[0] = '\0';
-    cJSON_Delete(jsm->field_errors);
-    jsm->field_errors = NULL;
-    cJSON *root = jsm->body ? cJSON_ParseWithLength(jsm->body, jsm->body_len) : NULL;
-    if (!root) {
-        if (jsm->body_len) snprintf(msg, msglen, "%.200s", jsm->body);
-        return;
+    cJSON_Delete(call->res.field_errors);
+    call->res.field_errors = NULL;
+    const char *body = call->req.resp;
+    cJSON *root = body ? cJSON_ParseWithLength(body, call->req.resp_len) : NULL;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return false;
     }
     size_t pos = 0;
     const cJSON *em = cJSON_GetObjectItemCaseSensitive(root, "errorMessage");
@@ -170,14 +181,16 @@ static void describe_error_body(wf_jsm *jsm, char *msg, size_t msglen)
             if (cJSON_IsString(it) && pos < msglen)
                 pos += (size_t)snprintf(msg + pos, msglen - pos, "%s%s: %s", pos ? "; " : "", it->string, it->valuestring);
         }
-        jsm->field_errors = cJSON_DetachItemViaPointer(root, errors);
+        call->res.field_errors = cJSON_DetachItemViaPointer(root, errors);
     }
     cJSON_Delete(root);
+    return true;
 }
 
 static int curl_nothing_sent(CURLcode rc)
 {
-    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY;
+    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+           rc == CURLE_OUT_OF_MEMORY;
 }
 
 static int curl_tls_failure(CURLcode rc)
@@ -186,175 +199,316 @@ static int curl_tls_failure(CURLcode rc)
            rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM;
 }
 
-/* A multipart body is built anew for every attempt: libcurl does not
- * rewind a curl_mime reused after curl_easy_reset(), and a retry would send
- * the headers and then no body. */
-static curl_mime *build_mime(CURL *c, const wf_jsm_file *files, size_t n)
+/* The statuses whose readable body proves the write was refused. */
+static bool is_refusal(long st)
 {
-    curl_mime *mime = curl_mime_init(c);
-    for (size_t i = 0; mime && i < n; i++) {
-        curl_mimepart *part = curl_mime_addpart(mime);
-        if (!part || curl_mime_name(part, "file") != CURLE_OK ||
-            curl_mime_filename(part, files[i].filename) != CURLE_OK ||
-            curl_mime_type(part, files[i].mime_type) != CURLE_OK ||
-            curl_mime_data(part, files[i].data, files[i].len) != CURLE_OK) {
-            curl_mime_free(mime);
-            mime = NULL;
-        }
-    }
-    return mime;
+    return st == 400 || st == 401 || st == 403 || st == 404 || st == 409 || st == 413 || st == 415 || st == 422;
 }
 
-static CURLcode send_once(wf_jsm *jsm, const http_call *call, struct curl_slist *headers)
+static void log_call(jsm_call *call, const char *level, const char *outcome)
 {
-    CURL *c = jsm->curl;
-    curl_mime *mime = NULL;
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", jsm->cfg->jira_base_url, call->path);
+    char status[16], tries[16], latency[16];
+    snprintf(status, sizeof status, "%ld", call->req.status);
+    snprintf(tries, sizeof tries, "%d", call->try + 1);
+    snprintf(latency, sizeof latency, "%ld", call->req.latency_ms);
+    wf_log_kv(call->jsm->log, "create_jira_tickets", level, "event", "http", "op", call->op, "method", call->method,
+              "path", call->path, "status", status, "try", tries, "duration_ms", latency, "outcome", outcome,
+              outcome && strcmp(outcome, "ok") ? "error" : NULL, call->res.error, NULL);
+}
+
+/* A garbled answer: counted, and logged with its status and the first
+ * bytes of its body, escaped (a proxy's page is shown, never obeyed) and
+ * redacted. */
+static void note_garbled(jsm_call *call, const char *why)
+{
+    wf_jsm *jsm = call->jsm;
+    char preview[GARBLED_PREVIEW * 4 + 1], status[16], length[24];
+    size_t o = 0;
+    for (size_t i = 0; i < call->req.resp_len && i < GARBLED_PREVIEW; i++) {
+        unsigned char c = (unsigned char)call->req.resp[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') preview[o++] = (char)c;
+        else o += (size_t)snprintf(preview + o, sizeof preview - o, "\\x%02x", c);
+    }
+    preview[o] = '\0';
+    wf_log_redact(jsm->log, preview);
+    snprintf(status, sizeof status, "%ld", call->req.status);
+    snprintf(length, sizeof length, "%zu", call->req.resp_len);
+    call->res.garbled = true;
+    if (jsm->stats) jsm->stats->garbled++;
+    wf_log_kv(jsm->log, "create_jira_tickets", "WARN", "event", "garbled_answer", "op", call->op, "status", status,
+              "why", why, "bytes", length, "body_start", preview, NULL);
+}
+
+static void append_error(jsm_call *call, const char *text)
+{
+    size_t len = strlen(call->res.error);
+    snprintf(call->res.error + len, sizeof call->res.error - len, "%s", text);
+}
+
+static void on_attempt(wf_http_req *req, void *ctx);
+
+static void submit(jsm_call *call, long wait_ms)
+{
+    call->req.not_before_us = wait_ms > 0 ? wf_http_now_us() + (int64_t)wait_ms * 1000 : 0;
+    wf_http_submit(call->jsm->engine, &call->req, on_attempt, call);
+}
+
+static void complete(jsm_call *call)
+{
+    call->done(&call->res, call->ctx);
+    call_free(call);
+}
+
+/* One try is over: classify it, and retry, read or report. */
+static void on_attempt(wf_http_req *req, void *ctx)
+{
+    jsm_call *call = ctx;
+    wf_jsm *jsm = call->jsm;
+    long wait_ms = -1;       /* >= 0: retry after waiting this long */
+    wf_err rc;
+    bool writes = !call->repeatable;
+    call->res.status = req->status;
+    call->res.error[0] = '\0';
+    if (strcmp(call->op, "search") == 0) jsm->search_requests++;
+    if (req->result != CURLE_OK) {
+        int nothing_sent = curl_nothing_sent(req->result);
+        if (!nothing_sent) call->res.maybe_sent = true;
+        snprintf(call->res.error, sizeof call->res.error, "%s: %s (%s)", call->op, curl_easy_strerror(req->result),
+                 nothing_sent ? "check JIRA_BASE_URL and the network" :
+                 curl_tls_failure(req->result) ? "the TLS certificate did not verify; set SYNC_CA_BUNDLE for a private CA" :
+                 "no complete reply");
+        if (curl_tls_failure(req->result)) {
+            call->res.maybe_sent = false;
+            rc = WF_ERR_JIRA_UNREACHABLE;
+            goto report;
+        }
+        if (nothing_sent || call->repeatable) wait_ms = backoff_ms(jsm, call->try);
+        rc = nothing_sent ? WF_ERR_JIRA_UNREACHABLE : WF_ERR_JIRA_TEMPORARY;
+    } else if (req->status >= 200 && req->status < 300) {
+        call->again = false;
+        rc = call->read ? call->read(jsm, call) : WF_OK;
+        if (rc == WF_OK && call->again) {
+            log_call(call, "INFO", "ok");
+            call->try = 0;
+            submit(call, 0);
+            return;
+        }
+        if (rc == WF_OK) {
+            call->res.maybe_sent = false;
+            log_call(call, "INFO", "ok");
+            goto done;
+        }
+        /* A 2xx that cannot be read or lacks what the step needs: the
+         * write may well have happened. */
+        note_garbled(call, call->res.error);
+        if (writes) call->res.maybe_sent = true;
+        else wait_ms = backoff_ms(jsm, call->try);
+        rc = WF_ERR_JIRA_TEMPORARY;
+    } else {
+        long st = req->status;
+        char detail[700];
+        bool readable = describe_error_body(call, detail, sizeof detail);
+        snprintf(call->res.error, sizeof call->res.error, "%s: HTTP %ld%s%s", call->op, st, detail[0] ? ": " : "",
+                 detail);
+        if (!readable && req->resp_len > 0) note_garbled(call, "the error body is not JSON");
+        if (st == 429) {
+            /* Atlassian rejects a request over a limit before doing it. */
+            wait_ms = req->retry_after_s >= 0 ? req->retry_after_s * 1000 : backoff_ms(jsm, call->try);
+            if (req->reason[0]) {
+                append_error(call, " (");
+                append_error(call, req->reason);
+                append_error(call, ")");
+            }
+            rc = WF_ERR_JIRA_TEMPORARY;
+        } else if (is_refusal(st) && readable) {
+            if (st == 401 || st == 403) {
+                size_t len = strlen(call->res.error);
+                snprintf(call->res.error + len, sizeof call->res.error - len, " (check JIRA_EMAIL and JIRA_API_TOKEN or "
+                         "JIRA_BEARER_TOKEN, and that this account may use service desk %s)", jsm->cfg->service_desk_id);
+                rc = WF_ERR_JIRA_AUTH;
+            } else {
+                rc = st == 404 ? WF_ERR_JIRA_NOT_FOUND : WF_ERR_JIRA_REJECTED;
+            }
+            goto report;
+        } else {
+            /* 5xx, or an answer that proves nothing (a proxy's page, a
+             * status Jira does not use for a refusal). */
+            if (writes) call->res.maybe_sent = true;
+            if (call->repeatable) wait_ms = backoff_ms(jsm, call->try);
+            rc = (st == 401 || st == 403) ? WF_ERR_JIRA_AUTH : WF_ERR_JIRA_TEMPORARY;
+        }
+    }
+    if (wait_ms < 0 || call->try + 1 >= MAX_TRIES_PER_CALL || (jsm->stop && *jsm->stop)) goto report;
+    /* Waits that overlap (several calls answered 429 together) cost the
+     * run's budget once: only the time a wait adds beyond the ones already
+     * scheduled is taken from it. */
+    int64_t now = wf_http_now_us(), until = now + (int64_t)wait_ms * 1000;
+    int64_t from = jsm->waits_until_us > now ? jsm->waits_until_us : now;
+    long cost = until > from ? (long)((until - from) / 1000) : 0;
+    if (cost > jsm->budget_left_ms) {
+        append_error(call, "; retry budget of this run used up (SYNC_RETRY_BUDGET)");
+        goto report;
+    }
+    log_call(call, "WARN", "retry");
+    jsm->budget_left_ms -= cost;
+    if (until > jsm->waits_until_us) jsm->waits_until_us = until;
+    if (jsm->stats) jsm->stats->retries++;
+    call->try++;
+    call->res.maybe_sent = false;
+    submit(call, wait_ms);
+    return;
+report:
+    log_call(call, rc == WF_ERR_JIRA_REJECTED || rc == WF_ERR_JIRA_TEMPORARY ? "WARN" : "ERROR", wf_strerror(rc));
+done:
+    call->res.rc = rc;
+    complete(call);
+}
+
+/* A call object for spec; NULL when out of memory. */
+static jsm_call *call_new(wf_jsm *jsm, const http_call *spec, read_fn read, wf_jsm_done_fn done, void *ctx)
+{
+    jsm_call *call = calloc(1, sizeof *call);
+    if (!call) return NULL;
+    call->jsm = jsm;
+    call->op = spec->op;
+    call->method = spec->method;
+    call->repeatable = spec->repeatable;
+    call->files = spec->files;
+    call->nfiles = spec->nfiles;
+    call->read = read;
+    call->done = done;
+    call->ctx = ctx;
+    snprintf(call->path, sizeof call->path, "%s", spec->path);
+    snprintf(call->url, sizeof call->url, "%s%s", jsm->cfg->jira_base_url, spec->path);
+    struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+    call->headers = h;
+    if (h && spec->json) h = curl_slist_append(call->headers, "Content-Type: application/json");
+    if (h && spec->xsrf_no_check) h = curl_slist_append(call->headers, "X-Atlassian-Token: no-check");
+    if (h && spec->experimental) h = curl_slist_append(call->headers, "X-ExperimentalApi: opt-in");
+    if (!h || (spec->json && !(call->json = strdup(spec->json)))) {
+        call_free(call);
+        return NULL;
+    }
+    call->req.pace_key = call->op;
+    call->req.method = call->method;
+    call->req.url = call->url;
+    call->req.headers = call->headers;
+    call->req.body = call->json;
+    call->req.files = call->files;
+    call->req.nfiles = call->nfiles;
+    call->req.fresh_connection = !spec->repeatable;
+    return call;
+}
+
+/* Reports a call that could not be set up from the next pump, so that a
+ * done callback never runs inside the start function that asked for it. */
+static void defer_failure(wf_jsm *jsm, wf_err rc, wf_jsm_done_fn done, void *ctx)
+{
+    jsm_call *call = calloc(1, sizeof *call);
+    if (!call) {
+        /* Not even that: report at once rather than never. */
+        wf_jsm_result res = {.rc = rc};
+        snprintf(res.error, sizeof res.error, "out of memory");
+        done(&res, ctx);
+        return;
+    }
+    call->jsm = jsm;
+    call->done = done;
+    call->ctx = ctx;
+    call->res.rc = rc;
+    snprintf(call->res.error, sizeof call->res.error, "%s", wf_strerror(rc));
+    call->next = jsm->deferred;
+    jsm->deferred = call;
+}
+
+/* Starts spec; returns the call (NULL when it could not be set up, and
+ * done will report WF_ERR_NOMEM) so that the caller can add what its read
+ * function needs before the first pump. */
+static jsm_call *start(wf_jsm *jsm, const http_call *spec, read_fn read, wf_jsm_done_fn done, void *ctx)
+{
+    jsm_call *call = call_new(jsm, spec, read, done, ctx);
+    if (!call) {
+        defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
+        return NULL;
+    }
+    submit(call, 0);
+    return call;
+}
+
+int wf_jsm_pump(wf_jsm *jsm, long max_wait_ms)
+{
+    int deferred = 0;
+    while (jsm->deferred) {
+        jsm_call *call = jsm->deferred;
+        jsm->deferred = call->next;
+        complete(call);
+        deferred++;
+    }
+    int left = wf_http_pump(jsm->engine, deferred ? 0 : max_wait_ms);
+    return left + (jsm->deferred ? 1 : 0);
+}
+
+long wf_jsm_search_requests(const wf_jsm *jsm)
+{
+    return jsm ? jsm->search_requests : 0;
+}
+
+wf_http_figures wf_jsm_figures(const wf_jsm *jsm)
+{
+    return wf_http_figures_now(jsm ? jsm->engine : NULL);
+}
+
+/* ---- blocking calls -------------------------------------------------------- */
+
+typedef struct {
+    bool done;
+    wf_jsm_result res;
+} waiter;
+
+static void on_waited(wf_jsm_result *res, void *ctx)
+{
+    waiter *w = ctx;
+    w->res = *res;
+    memset(res, 0, sizeof *res);   /* the waiter owns the outputs now */
+    w->done = true;
+}
+
+/* Runs the engine until w's call is done, then makes its outcome the
+ * "last call" (wf_jsm_last_*). */
+static wf_err wait_for(wf_jsm *jsm, waiter *w)
+{
+    while (!w->done) wf_jsm_pump(jsm, 1000);
+    snprintf(jsm->error, sizeof jsm->error, "%s", w->res.error);
+    jsm->status = w->res.status;
+    jsm->maybe_sent = w->res.maybe_sent;
+    cJSON_Delete(jsm->field_errors);
+    jsm->field_errors = w->res.field_errors;
+    w->res.field_errors = NULL;
+    return w->res.rc;
+}
+
+/* A read that keeps the body for the caller. */
+static wf_err keep_body(wf_jsm *jsm, jsm_call *call)
+{
+    free(jsm->body);
+    jsm->body = call->req.resp;
+    jsm->body_len = call->req.resp_len;
+    call->req.resp = NULL;
+    call->req.resp_len = 0;
+    return WF_OK;
+}
+
+/* Sends call with the retry policy, waiting for its outcome. On WF_OK the
+ * body is in jsm->body. Other modules' endpoint functions build on this. */
+static wf_err perform(wf_jsm *jsm, const http_call *call)
+{
+    waiter w = {0};
     free(jsm->body);
     jsm->body = NULL;
     jsm->body_len = 0;
-    jsm->retry_after_s = -1;
-    /* reset keeps the live connection; every option is set again below so
-     * that nothing leaks from one call into the next. */
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, jsm->cfg->http_timeout_seconds);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (jsm->cfg->ca_bundle) curl_easy_setopt(c, CURLOPT_CAINFO, jsm->cfg->ca_bundle);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "wf2jsm/1.0");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, jsm);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, jsm);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    if (jsm->cfg->jira_bearer_token) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, jsm->cfg->jira_bearer_token);
-    } else {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERNAME, jsm->cfg->jira_email);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, jsm->cfg->jira_api_token);
-    }
-    if (call->files) {
-        if (!(mime = build_mime(c, call->files, call->nfiles))) return CURLE_OUT_OF_MEMORY;
-        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-    } else if (call->json) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, call->json);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(call->json));
-    }
-    /* libcurl silently resends a request once when a reused connection
-     * turns out dead before any reply byte. For a create that may already
-     * have landed (a lost reply looks exactly like that) the resend would
-     * make a duplicate, so calls that must not repeat get a connection of
-     * their own. */
-    if (!call->repeatable) curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
-    if (strcmp(call->method, "GET") != 0 && strcmp(call->method, "POST") != 0)
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call->method);
-    CURLcode rc = curl_easy_perform(c);
-    curl_off_t total_us = 0;
-    jsm->duration_ms = curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK ? (long)(total_us / 1000) : -1;
-    curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
-    curl_mime_free(mime);
-    return rc;
-}
-
-static void log_call(wf_jsm *jsm, const http_call *call, const char *level, const char *outcome, int try)
-{
-    char status[16], tries[16], ms[24];
-    snprintf(status, sizeof status, "%ld", jsm->status);
-    snprintf(tries, sizeof tries, "%d", try + 1);
-    snprintf(ms, sizeof ms, "%ld", jsm->duration_ms);
-    wf_log_kv(jsm->log, "create_jira_tickets", level, "event", "http", "op", call->op, "method", call->method,
-              "path", call->path, "status", status, "try", tries, "duration_ms", ms, "outcome", outcome,
-              outcome && strcmp(outcome, "ok") ? "error" : NULL, jsm->error, NULL);
-}
-
-/* Sends call with the retry policy and classifies the outcome. On WF_OK
- * the body is in jsm->body. */
-static wf_err perform(wf_jsm *jsm, const http_call *call)
-{
-    struct curl_slist *headers = NULL, *h;
-    wf_err rc = WF_ERR_NOMEM;
-    headers = curl_slist_append(NULL, "Accept: application/json");
-    if (!headers) return rc;
-    if (call->json && (h = curl_slist_append(headers, "Content-Type: application/json"))) headers = h;
-    if (call->xsrf_no_check && (h = curl_slist_append(headers, "X-Atlassian-Token: no-check"))) headers = h;
-    if (call->experimental && (h = curl_slist_append(headers, "X-ExperimentalApi: opt-in"))) headers = h;
-
-    jsm->maybe_sent = false;
-    jsm->error[0] = '\0';
-    cJSON_Delete(jsm->field_errors);
-    jsm->field_errors = NULL;
-    for (int try = 0;; try++) {
-        CURLcode cc = send_once(jsm, call, headers);
-        long wait_ms = -1;       /* >= 0: retry after waiting this long */
-        jsm->status = 0;
-        if (cc != CURLE_OK) {
-            int nothing_sent = curl_nothing_sent(cc);
-            if (!nothing_sent) jsm->maybe_sent = true;
-            snprintf(jsm->error, sizeof jsm->error, "%s: %s (%s)", call->op, curl_easy_strerror(cc),
-                     nothing_sent ? "check JIRA_BASE_URL and the network" :
-                     curl_tls_failure(cc) ? "the TLS certificate did not verify; set SYNC_CA_BUNDLE for a private CA" :
-                     "no complete reply");
-            if (curl_tls_failure(cc)) { rc = WF_ERR_JIRA_UNREACHABLE; jsm->maybe_sent = false; goto done; }
-            if (nothing_sent || call->repeatable) wait_ms = backoff_ms(jsm, try);
-            rc = nothing_sent ? WF_ERR_JIRA_UNREACHABLE : WF_ERR_JIRA_TEMPORARY;
-        } else {
-            curl_easy_getinfo(jsm->curl, CURLINFO_RESPONSE_CODE, &jsm->status);
-            long st = jsm->status;
-            if (st >= 200 && st < 300) {
-                jsm->maybe_sent = false;
-                log_call(jsm, call, "INFO", "ok", try);
-                rc = WF_OK;
-                goto done;
-            }
-            char detail[700];
-            describe_error_body(jsm, detail, sizeof detail);
-            snprintf(jsm->error, sizeof jsm->error, "%s: HTTP %ld%s%s", call->op, st, detail[0] ? ": " : "", detail);
-            if (st == 429) {
-                jsm->stats->http_429++;
-                wait_ms = jsm->retry_after_s >= 0 ? jsm->retry_after_s * 1000 : backoff_ms(jsm, try);
-                rc = WF_ERR_JIRA_TEMPORARY;
-            } else if (st >= 500) {
-                jsm->maybe_sent = true;
-                if (call->repeatable) wait_ms = backoff_ms(jsm, try);
-                rc = WF_ERR_JIRA_TEMPORARY;
-            } else if (st == 401 || st == 403) {
-                size_t len = strlen(jsm->error);
-                snprintf(jsm->error + len, sizeof jsm->error - len, " (check JIRA_EMAIL and JIRA_API_TOKEN or "
-                         "JIRA_BEARER_TOKEN, and that this account may use service desk %s)", jsm->cfg->service_desk_id);
-                rc = WF_ERR_JIRA_AUTH;
-                goto done_log;
-            } else if (st == 404) {
-                rc = WF_ERR_JIRA_NOT_FOUND;
-                goto done_log;
-            } else {
-                rc = WF_ERR_JIRA_REJECTED;
-                goto done_log;
-            }
-        }
-        if (wait_ms < 0 || try + 1 >= MAX_TRIES_PER_CALL || (jsm->stop && *jsm->stop)) goto done_log;
-        if (wait_ms > jsm->budget_left_ms) {
-            size_t len = strlen(jsm->error);
-            snprintf(jsm->error + len, sizeof jsm->error - len, "; retry budget of this run used up (SYNC_RETRY_BUDGET)");
-            goto done_log;
-        }
-        log_call(jsm, call, "WARN", "retry", try);
-        jsm->budget_left_ms -= wait_ms;
-        jsm->stats->retries++;
-        pause_ms(jsm, wait_ms);
-    }
-done_log:
-    log_call(jsm, call, rc == WF_ERR_JIRA_REJECTED || rc == WF_ERR_JIRA_TEMPORARY ? "WARN" : "ERROR",
-             wf_strerror(rc), 0);
-done:
-    curl_slist_free_all(headers);
+    start(jsm, call, keep_body, on_waited, &w);
+    wf_err rc = wait_for(jsm, &w);
+    result_clear(&w.res);
     return rc;
 }
 
@@ -425,39 +579,66 @@ static char *dup_json_string(const cJSON *obj, const char *name)
     return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
-/* The create call; on_behalf_of, when not NULL, becomes raiseOnBehalfOf. */
-static wf_err create_request(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of, char **issue_key,
-                             char **issue_id)
+static wf_err read_json(jsm_call *call, cJSON **out)
 {
-    *issue_key = *issue_id = NULL;
+    *out = call->req.resp ? cJSON_ParseWithLength(call->req.resp, call->req.resp_len) : NULL;
+    if (cJSON_IsObject(*out)) return WF_OK;
+    cJSON_Delete(*out);
+    *out = NULL;
+    snprintf(call->res.error, sizeof call->res.error, "%s: HTTP %ld reply is not a JSON object", call->op,
+             call->req.status);
+    return WF_ERR_JIRA_PROTOCOL;
+}
+
+/* A create's answer must name the request: without its key the request
+ * may exist but cannot be found again except by its label. */
+static wf_err read_create(wf_jsm *jsm, jsm_call *call)
+{
+    (void)jsm;
+    cJSON *reply;
+    wf_err rc = read_json(call, &reply);
+    if (rc != WF_OK) return rc;
+    call->res.issue_key = dup_json_string(reply, "issueKey");
+    call->res.issue_id = dup_json_string(reply, "issueId");
+    cJSON_Delete(reply);
+    if (call->res.issue_key) return WF_OK;
+    free(call->res.issue_id);
+    call->res.issue_id = NULL;
+    snprintf(call->res.error, sizeof call->res.error, "create request: HTTP %ld reply has no issueKey", call->req.status);
+    return WF_ERR_JIRA_PROTOCOL;
+}
+
+void wf_jsm_start_create(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of, wf_jsm_done_fn done,
+                         void *ctx)
+{
     cJSON *body = cJSON_CreateObject();
     char *json = NULL;
-    cJSON *reply = NULL;
-    wf_err rc = WF_ERR_NOMEM;
     if (!body || !cJSON_AddStringToObject(body, "serviceDeskId", jsm->cfg->service_desk_id) ||
         !cJSON_AddStringToObject(body, "requestTypeId", jsm->cfg->request_type_id) ||
         !cJSON_AddItemToObject(body, "requestFieldValues", cJSON_Duplicate(field_values, 1)) ||
         (on_behalf_of && !cJSON_AddStringToObject(body, "raiseOnBehalfOf", on_behalf_of)) ||
-        !(json = cJSON_PrintUnformatted(body)))
-        goto done;
-    http_call call = {.op = "create request", .method = "POST", .path = "/rest/servicedeskapi/request", .json = json};
-    if ((rc = perform(jsm, &call)) != WF_OK) goto done;
-    if ((rc = parse_body(jsm, call.op, &reply)) != WF_OK) goto done;
-    *issue_key = dup_json_string(reply, "issueKey");
-    *issue_id = dup_json_string(reply, "issueId");
-    if (!*issue_key) {
-        /* The request exists but we cannot name it: treat as "may exist" so
-         * that recovery finds it by its label instead of creating another. */
-        snprintf(jsm->error, sizeof jsm->error, "create request: HTTP %ld reply has no issueKey", jsm->status);
-        jsm->maybe_sent = true;
-        free(*issue_id);
-        *issue_id = NULL;
-        rc = WF_ERR_JIRA_PROTOCOL;
+        !(json = cJSON_PrintUnformatted(body))) {
+        defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
+    } else {
+        http_call call = {.op = "create request", .method = "POST", .path = "/rest/servicedeskapi/request",
+                          .json = json};
+        start(jsm, &call, read_create, done, ctx);
     }
-done:
-    cJSON_Delete(reply);
     cJSON_Delete(body);
     free(json);
+}
+
+/* The create call; on_behalf_of, when not NULL, becomes raiseOnBehalfOf. */
+static wf_err create_request(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of, char **issue_key,
+                             char **issue_id)
+{
+    waiter w = {0};
+    wf_jsm_start_create(jsm, field_values, on_behalf_of, on_waited, &w);
+    wf_err rc = wait_for(jsm, &w);
+    *issue_key = w.res.issue_key;
+    *issue_id = w.res.issue_id;
+    w.res.issue_key = w.res.issue_id = NULL;
+    result_clear(&w.res);
     return rc;
 }
 
@@ -466,64 +647,122 @@ wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issu
     return create_request(jsm, field_values, NULL, issue_key, issue_id);
 }
 
-wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, char ***temp_ids)
+/* Every uploaded file must come back with its temporary id. */
+static wf_err read_upload(wf_jsm *jsm, jsm_call *call)
 {
-    *temp_ids = NULL;
-    char path[256];
-    snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/%s/attachTemporaryFile", jsm->cfg->service_desk_id);
-    cJSON *reply = NULL;
-    char **ids = calloc(n ? n : 1, sizeof *ids);
-    wf_err rc = WF_ERR_NOMEM;
-    if (!ids) goto done;
-    http_call call = {.op = "attach temporary file", .method = "POST", .path = path, .files = files, .nfiles = n,
-                      .xsrf_no_check = true, .repeatable = true};
-    if ((rc = perform(jsm, &call)) != WF_OK) goto done;
-    if ((rc = parse_body(jsm, call.op, &reply)) != WF_OK) goto done;
+    (void)jsm;
+    cJSON *reply;
+    wf_err rc = read_json(call, &reply);
+    if (rc != WF_OK) return rc;
+    wf_jsm_free_names(call->res.names, call->res.nnames);
+    call->res.nnames = call->nwanted;
+    if (!(call->res.names = calloc(call->nwanted ? call->nwanted : 1, sizeof *call->res.names))) {
+        cJSON_Delete(reply);
+        call->res.nnames = 0;
+        return WF_ERR_NOMEM;
+    }
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "temporaryAttachments"), *it;
-    rc = WF_ERR_JIRA_PROTOCOL;
     cJSON_ArrayForEach(it, list) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "fileName");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "temporaryAttachmentId");
         if (!cJSON_IsString(name) || !cJSON_IsString(id)) continue;
-        for (size_t i = 0; i < n; i++)
-            if (!ids[i] && strcmp(files[i].filename, name->valuestring) == 0) {
-                ids[i] = strdup(id->valuestring);
+        for (size_t i = 0; i < call->nwanted; i++)
+            if (!call->res.names[i] && strcmp(call->wanted[i], name->valuestring) == 0) {
+                call->res.names[i] = strdup(id->valuestring);
                 break;
             }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!ids[i]) {
-            snprintf(jsm->error, sizeof jsm->error, "attach temporary file: the reply has no temporaryAttachmentId for %s",
-                     files[i].filename);
-            goto done;
+    cJSON_Delete(reply);
+    for (size_t i = 0; i < call->nwanted; i++) {
+        if (!call->res.names[i]) {
+            snprintf(call->res.error, sizeof call->res.error,
+                     "attach temporary file: the reply has no temporaryAttachmentId for %s", call->wanted[i]);
+            return WF_ERR_JIRA_PROTOCOL;
         }
     }
-    *temp_ids = ids;
-    ids = NULL;
-    rc = WF_OK;
-done:
-    if (ids) wf_jsm_free_names(ids, n);
-    cJSON_Delete(reply);
+    return WF_OK;
+}
+
+void wf_jsm_start_upload(wf_jsm *jsm, const wf_jsm_file *files, size_t n, wf_jsm_done_fn done, void *ctx)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/rest/servicedeskapi/servicedesk/%s/attachTemporaryFile", jsm->cfg->service_desk_id);
+    char **wanted = calloc(n ? n : 1, sizeof *wanted);
+    bool ok = wanted != NULL;
+    for (size_t i = 0; ok && i < n; i++) ok = (wanted[i] = strdup(files[i].filename)) != NULL;
+    jsm_call *call = NULL;
+    /* Temporary files have no effect until attached: repeating is safe. */
+    http_call spec = {.op = "attach temporary file", .method = "POST", .path = path, .files = files, .nfiles = n,
+                      .xsrf_no_check = true, .repeatable = true};
+    if (ok && (call = call_new(jsm, &spec, read_upload, done, ctx))) {
+        call->wanted = wanted;
+        call->nwanted = n;
+        submit(call, 0);
+        return;
+    }
+    wf_jsm_free_names(wanted, n);
+    defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
+}
+
+wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, char ***temp_ids)
+{
+    waiter w = {0};
+    wf_jsm_start_upload(jsm, files, n, on_waited, &w);
+    wf_err rc = wait_for(jsm, &w);
+    *temp_ids = rc == WF_OK ? w.res.names : NULL;
+    if (rc == WF_OK) w.res.names = NULL;
+    result_clear(&w.res);
     return rc;
 }
 
-wf_err wf_jsm_attach_temporary(wf_jsm *jsm, const char *issue_key, char *const *temp_ids, size_t n,
-                               bool is_public)
+/* An attach answers with the attachments it added; anything else proves
+ * nothing, and the request's attachments are listed before any resend. */
+static wf_err read_attach(wf_jsm *jsm, jsm_call *call)
+{
+    (void)jsm;
+    cJSON *reply;
+    wf_err rc = read_json(call, &reply);
+    if (rc != WF_OK) return rc;
+    const cJSON *atts = cJSON_GetObjectItemCaseSensitive(reply, "attachments");
+    bool ok = cJSON_IsObject(atts) && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(atts, "values"));
+    cJSON_Delete(reply);
+    if (ok) return WF_OK;
+    snprintf(call->res.error, sizeof call->res.error, "attach files: HTTP %ld reply has no attachments list",
+             call->req.status);
+    return WF_ERR_JIRA_PROTOCOL;
+}
+
+void wf_jsm_start_attach(wf_jsm *jsm, const char *issue_key, char *const *temp_ids, size_t n, bool is_public,
+                         wf_jsm_done_fn done, void *ctx)
 {
     char path[256];
     snprintf(path, sizeof path, "/rest/servicedeskapi/request/%s/attachment", issue_key);
     cJSON *body = cJSON_CreateObject();
     cJSON *ids = cJSON_CreateStringArray((const char *const *)temp_ids, (int)n);
     char *json = NULL;
-    wf_err rc = WF_ERR_NOMEM;
-    if (!body || !ids) { cJSON_Delete(ids); goto done; }
-    cJSON_AddItemToObject(body, "temporaryAttachmentIds", ids);
-    if (!cJSON_AddBoolToObject(body, "public", is_public) || !(json = cJSON_PrintUnformatted(body))) goto done;
-    http_call call = {.op = "attach files", .method = "POST", .path = path, .json = json};
-    rc = perform(jsm, &call);
-done:
+    if (body && ids) {
+        cJSON_AddItemToObject(body, "temporaryAttachmentIds", ids);
+        ids = NULL;
+        if (cJSON_AddBoolToObject(body, "public", is_public)) json = cJSON_PrintUnformatted(body);
+    }
+    if (json) {
+        http_call call = {.op = "attach files", .method = "POST", .path = path, .json = json};
+        start(jsm, &call, read_attach, done, ctx);
+    } else {
+        defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
+    }
+    cJSON_Delete(ids);
     cJSON_Delete(body);
     free(json);
+}
+
+wf_err wf_jsm_attach_temporary(wf_jsm *jsm, const char *issue_key, char *const *temp_ids, size_t n,
+                               bool is_public)
+{
+    waiter w = {0};
+    wf_jsm_start_attach(jsm, issue_key, temp_ids, n, is_public, on_waited, &w);
+    wf_err rc = wait_for(jsm, &w);
+    result_clear(&w.res);
     return rc;
 }
 
@@ -534,42 +773,73 @@ void wf_jsm_free_names(char **names, size_t n)
     free(names);
 }
 
+static void list_page_path(jsm_call *call)
+{
+    snprintf(call->path, sizeof call->path, "/rest/servicedeskapi/request/%s/attachment?start=%ld&limit=%d",
+             call->issue_key, call->start, PAGE_SIZE);
+    snprintf(call->url, sizeof call->url, "%s%s", call->jsm->cfg->jira_base_url, call->path);
+}
+
+/* One page of a request's attachments; asks for the next while there is one. */
+static wf_err read_list(wf_jsm *jsm, jsm_call *call)
+{
+    (void)jsm;
+    cJSON *page;
+    wf_err rc = read_json(call, &page);
+    if (rc != WF_OK) return rc;
+    const cJSON *values = cJSON_GetObjectItemCaseSensitive(page, "values"), *it;
+    if (!cJSON_IsArray(values)) {
+        cJSON_Delete(page);
+        snprintf(call->res.error, sizeof call->res.error, "list attachments: the reply has no values array");
+        return WF_ERR_JIRA_PROTOCOL;
+    }
+    long count = 0;
+    cJSON_ArrayForEach(it, values) {
+        count++;
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "filename");
+        if (!cJSON_IsString(fn)) continue;
+        if (call->res.nnames == call->names_cap) {
+            size_t cap = call->names_cap ? call->names_cap * 2 : 8;
+            char **nn = realloc(call->res.names, cap * sizeof *nn);
+            if (!nn) { cJSON_Delete(page); return WF_ERR_NOMEM; }
+            call->res.names = nn;
+            call->names_cap = cap;
+        }
+        if ((call->res.names[call->res.nnames] = strdup(fn->valuestring))) call->res.nnames++;
+    }
+    bool last = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "isLastPage"));
+    cJSON_Delete(page);
+    if (!last && count > 0) {
+        call->start += count;
+        list_page_path(call);
+        call->again = true;
+    }
+    return WF_OK;
+}
+
+void wf_jsm_start_list_attachments(wf_jsm *jsm, const char *issue_key, wf_jsm_done_fn done, void *ctx)
+{
+    http_call spec = {.op = "list attachments", .method = "GET", .path = "", .repeatable = true};
+    jsm_call *call = call_new(jsm, &spec, read_list, done, ctx);
+    if (!call) {
+        defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
+        return;
+    }
+    snprintf(call->issue_key, sizeof call->issue_key, "%s", issue_key);
+    list_page_path(call);
+    submit(call, 0);
+}
+
 wf_err wf_jsm_list_attachments(wf_jsm *jsm, const char *issue_key, char ***names, size_t *n)
 {
-    *names = NULL;
-    *n = 0;
-    size_t cap = 0;
-    for (long start = 0;;) {
-        char path[256];
-        snprintf(path, sizeof path, "/rest/servicedeskapi/request/%s/attachment?start=%ld&limit=%d",
-                 issue_key, start, PAGE_SIZE);
-        cJSON *page = NULL;
-        wf_err rc = get_json(jsm, "list attachments", path, &page);
-        if (rc != WF_OK) {
-            wf_jsm_free_names(*names, *n);
-            *names = NULL;
-            *n = 0;
-            return rc;
-        }
-        const cJSON *values = cJSON_GetObjectItemCaseSensitive(page, "values"), *it;
-        long count = 0;
-        cJSON_ArrayForEach(it, values) {
-            count++;
-            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "filename");
-            if (!cJSON_IsString(fn)) continue;
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 8;
-                char **nn = realloc(*names, cap * sizeof *nn);
-                if (!nn) { cJSON_Delete(page); wf_jsm_free_names(*names, *n); *names = NULL; *n = 0; return WF_ERR_NOMEM; }
-                *names = nn;
-            }
-            (*names)[(*n)++] = strdup(fn->valuestring);
-        }
-        int last = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "isLastPage"));
-        cJSON_Delete(page);
-        if (last || count == 0) return WF_OK;
-        start += count;
-    }
+    waiter w = {0};
+    wf_jsm_start_list_attachments(jsm, issue_key, on_waited, &w);
+    wf_err rc = wait_for(jsm, &w);
+    *names = rc == WF_OK ? w.res.names : NULL;
+    *n = rc == WF_OK ? w.res.nnames : 0;
+    if (rc == WF_OK) w.res.names = NULL, w.res.nnames = 0;
+    result_clear(&w.res);
+    return rc;
 }
 
 wf_err wf_jsm_search(wf_jsm *jsm, const char *jql, const char *fields, cJSON **issues)
@@ -669,7 +939,9 @@ wf_err wf_jsm_create_request_as(wf_jsm *jsm, const cJSON *field_values, const ch
 /* query escaped for a URL; NULL when out of memory. Free with curl_free(). */
 static char *escape_query(wf_jsm *jsm, const char *query)
 {
-    return curl_easy_escape(jsm->curl, query, 0);
+    (void)jsm;
+    /* libcurl ignores the handle here (since 7.82). */
+    return curl_easy_escape(NULL, query, 0);
 }
 
 wf_err wf_jsm_get_desk_customers(wf_jsm *jsm, const char *query, long start, int limit, cJSON **page)

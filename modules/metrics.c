@@ -20,7 +20,7 @@ static const char *const metric_states[] = {"pending", "creating", "created", "a
  * tracker error never leaves a half-written temporary file behind. */
 typedef struct {
     int64_t by_state[NSTATES];
-    int64_t failed_total, parked_total, http_429_total;
+    int64_t failed_total, parked_total, http_429_total, http_requests_total, garbled_total;
     int64_t last_success_s;   /* 0: never */
 } tracker_figures;
 
@@ -53,10 +53,10 @@ static wf_err read_figures(wf_tracker *t, tracker_figures *f, char *errbuf, size
             if (strcmp(state, metric_states[i]) == 0) f->by_state[i] = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
-    int64_t sums[3] = {0, 0, 0};
+    int64_t sums[5] = {0, 0, 0, 0, 0};
     if (rc == SQLITE_DONE)
-        rc = query_ints(db, "SELECT coalesce(sum(failed), 0), coalesce(sum(parked), 0), coalesce(sum(http_429), 0) "
-                            "FROM runs", sums, 3);
+        rc = query_ints(db, "SELECT coalesce(sum(failed), 0), coalesce(sum(parked), 0), coalesce(sum(http_429), 0), "
+                            "coalesce(sum(http_requests), 0), coalesce(sum(garbled), 0) FROM runs", sums, 5);
     /* Only the delivery loop's runs count as "the job succeeded": a
      * successful `status` or `check` says nothing about delivery. The run
      * being reported is finished already, so a success of its own is the
@@ -74,6 +74,8 @@ static wf_err read_figures(wf_tracker *t, tracker_figures *f, char *errbuf, size
     f->failed_total = sums[0];
     f->parked_total = sums[1];
     f->http_429_total = sums[2];
+    f->http_requests_total = sums[3];
+    f->garbled_total = sums[4];
     return WF_OK;
 }
 
@@ -146,6 +148,18 @@ static void render(FILE *fp, const tracker_figures *f, const wf_run_stats *stats
     fprintf(fp, "wf2jsm_parked_total %lld\n", (long long)f->parked_total);
     family(fp, "wf2jsm_http_429_total", "counter", "HTTP 429 replies from Jira, summed over all runs.");
     fprintf(fp, "wf2jsm_http_429_total %lld\n", (long long)f->http_429_total);
+    family(fp, "wf2jsm_http_requests_total", "counter", "HTTP requests sent to Jira (every try), summed over all runs.");
+    fprintf(fp, "wf2jsm_http_requests_total %lld\n", (long long)f->http_requests_total);
+    family(fp, "wf2jsm_garbled_answers_total", "counter",
+           "Answers from Jira whose status or body could not be used, summed over all runs.");
+    fprintf(fp, "wf2jsm_garbled_answers_total %lld\n", (long long)f->garbled_total);
+    family(fp, "wf2jsm_run_requests_per_second", "gauge", "HTTP requests per second of the last sync run.");
+    fprintf(fp, "wf2jsm_run_requests_per_second %.2f\n",
+            stats->duration_ms > 0 ? (double)stats->http_requests * 1000.0 / (double)stats->duration_ms : 0.0);
+    family(fp, "wf2jsm_run_http_429", "gauge", "HTTP 429 replies in the last sync run.");
+    fprintf(fp, "wf2jsm_run_http_429 %d\n", stats->http_429);
+    family(fp, "wf2jsm_run_peak_in_flight", "gauge", "Most HTTP requests in flight at once in the last sync run.");
+    fprintf(fp, "wf2jsm_run_peak_in_flight %d\n", stats->peak_in_flight);
 }
 
 /* Makes the rename durable: without this a crash can bring back the old

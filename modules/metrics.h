@@ -34,6 +34,11 @@
  *   wf2jsm_failed_total                    counter failed attempts, all runs
  *   wf2jsm_parked_total                    counter submissions parked, all runs
  *   wf2jsm_http_429_total                  counter 429 replies, all runs
+ *   wf2jsm_http_requests_total             counter HTTP requests (every try), all runs
+ *   wf2jsm_garbled_answers_total           counter answers that could not be used, all runs
+ *   wf2jsm_run_requests_per_second         gauge   requests per second of the last run
+ *   wf2jsm_run_http_429                    gauge   429 replies in the last run
+ *   wf2jsm_run_peak_in_flight              gauge   most requests in flight at once, last run
  * The counters are sums over the tracker's runs table (delivered: rows in
  * state delivered), so they only drop when runs or rows are deleted, which
  * Prometheus treats as a counter reset. The file holds no secret. */

@@ -15,6 +15,12 @@ typedef struct wf_run_stats {
     int retries;               /* HTTP retries after 429, 5xx or timeouts */
     int http_429;
     int manual_fixes;          /* fields dropped and recorded for a manual fix */
+    int http_requests;         /* HTTP requests answered or failed (every try counts) */
+    int peak_in_flight;        /* most HTTP requests in flight at once */
+    int garbled;               /* answers whose status or body could not be used */
+    int lookups;               /* batches that asked JSM before creating */
+    int lookup_calls;          /* HTTP calls those searches made */
+    int in_flight;             /* HTTP requests in flight right now (progress bar; not stored) */
     long duration_ms;
 } wf_run_stats;
 

@@ -417,11 +417,13 @@ wf_err wf_tracker_run_finish(wf_tracker *t, long run_id, const wf_run_stats *s,
     wf_err err = write_stmt(t, "finishing a run",
         "UPDATE runs SET finished_at = " NOW_TEXT ", exit_code = ?2, seen = ?3, created = ?4, adopted = ?5, "
         "  delivered = ?6, failed = ?7, parked = ?8, attachments_uploaded = ?9, attachments_failed = ?10, "
-        "  retries = ?11, http_429 = ?12, manual_fixes = ?13, duration_ms = ?14, error = ?15 WHERE id = ?1",
-        "iiiiiiiiiiiiiit", (int64_t)run_id, (int64_t)exit_code, (int64_t)s->seen, (int64_t)s->created,
+        "  retries = ?11, http_429 = ?12, manual_fixes = ?13, duration_ms = ?14, error = ?15, http_requests = ?16, "
+        "  peak_in_flight = ?17, garbled = ?18, lookups = ?19, lookup_calls = ?20 WHERE id = ?1",
+        "iiiiiiiiiiiiiitiiiii", (int64_t)run_id, (int64_t)exit_code, (int64_t)s->seen, (int64_t)s->created,
         (int64_t)s->adopted, (int64_t)s->delivered, (int64_t)s->failed, (int64_t)s->parked,
         (int64_t)s->attachments_uploaded, (int64_t)s->attachments_failed, (int64_t)s->retries,
-        (int64_t)s->http_429, (int64_t)s->manual_fixes, (int64_t)s->duration_ms, error);
+        (int64_t)s->http_429, (int64_t)s->manual_fixes, (int64_t)s->duration_ms, error, (int64_t)s->http_requests,
+        (int64_t)s->peak_in_flight, (int64_t)s->garbled, (int64_t)s->lookups, (int64_t)s->lookup_calls);
     set_synchronous(t, true);
     return err;
 }

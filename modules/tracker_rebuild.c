@@ -13,10 +13,6 @@
 #include <time.h>
 
 #define MODULE "tracker_rebuild"
-/* Minutes added to the span the check lists: JSM's clock may run behind
- * ours, and a margin costs only a few already known requests in the list. */
-#define HORIZON_MARGIN_MINUTES 5
-
 typedef struct {
     char prefix[WF_KEY_LABEL_PREFIX_LEN + 1];
     char *jsm_key, *issue_id;
@@ -251,37 +247,14 @@ static wf_err read_issue(const cJSON *issue, wf_key_carrier carrier, const char 
     return WF_OK;
 }
 
-/* Minutes the check must look back: from the horizon, with the margins;
- * -1 (every request) when no horizon is recorded. */
-static wf_err span_minutes(wf_run *run, long *minutes)
-{
-    char *h = NULL;
-    *minutes = -1;
-    wf_err rc = wf_tracker_meta_get(run->tracker, WF_REBUILD_META_HORIZON, &h);
-    if (rc != WF_OK) return tracker_fail(run, rc);
-    if (h) {
-        char *end;
-        long long us = strtoll(h, &end, 10);
-        if (*end == '\0' && end != h) {
-            long long ago = (wf_now_us() - us) / 60000000LL;
-            if (ago < 0) ago = 0;
-            *minutes = (long)ago + 1 + (long)(run->cfg->search_settle_seconds / 60) + 1 + HORIZON_MARGIN_MINUTES;
-        }
-    }
-    free(h);
-    return WF_OK;
-}
-
-/* Lists the requests of the desk's project that carry a key, created in
- * the last since_minutes (every one when negative), sorted by key prefix
- * and Jira key; *duplicates counts the requests after the first of a key.
- * with_files asks for their attachment names too (a rebuild needs them; the
- * check does not, and its pages are lighter without). */
-static wf_err list_requests(wf_run *run, long since_minutes, bool with_files, listing *out, int *duplicates)
+/* Lists the requests of the desk's project that carry a key, with their
+ * attachment names, sorted by key prefix and Jira key; *duplicates counts
+ * the requests after the first of a key. */
+static wf_err list_requests(wf_run *run, listing *out, int *duplicates)
 {
     wf_jsm *jsm;
     wf_key_carrier carrier;
-    char pid[64], since[48] = "", jql[512];
+    char pid[64], jql[512];
     cJSON *issues = NULL, *flist = NULL;
     char *fields = NULL;
     memset(out, 0, sizeof *out);
@@ -290,17 +263,16 @@ static wf_err list_requests(wf_run *run, long since_minutes, bool with_files, li
     if (rc != WF_OK) return fail(run, rc, run->fatal_msg);
     if ((rc = key_carrier(run, jsm, &carrier)) != WF_OK || (rc = project_id(run, jsm, pid, sizeof pid)) != WF_OK)
         return rc;
-    if (since_minutes >= 0) snprintf(since, sizeof since, " AND created >= -%ldm", since_minutes);
     const char *kf = run->cfg->key_field;
     if (carrier == WF_KEY_VIA_LABEL)
-        snprintf(jql, sizeof jql, "project = %s AND labels = \"%s\"%s ORDER BY key ASC", pid, WF_KEY_LABEL, since);
+        snprintf(jql, sizeof jql, "project = %s AND labels = \"%s\" ORDER BY key ASC", pid, WF_KEY_LABEL);
     else if (strncmp(kf, "customfield_", 12) == 0)
-        snprintf(jql, sizeof jql, "project = %s AND cf[%s] is not EMPTY%s ORDER BY key ASC", pid, kf + 12, since);
+        snprintf(jql, sizeof jql, "project = %s AND cf[%s] is not EMPTY ORDER BY key ASC", pid, kf + 12);
     else
-        snprintf(jql, sizeof jql, "project = %s AND %s is not EMPTY%s ORDER BY key ASC", pid, kf, since);
+        snprintf(jql, sizeof jql, "project = %s AND %s is not EMPTY ORDER BY key ASC", pid, kf);
     if (!(flist = cJSON_CreateArray()) ||
         !cJSON_AddItemToArray(flist, cJSON_CreateString(carrier == WF_KEY_VIA_LABEL ? "labels" : kf)) ||
-        (with_files && !cJSON_AddItemToArray(flist, cJSON_CreateString("attachment"))) ||
+        !cJSON_AddItemToArray(flist, cJSON_CreateString("attachment")) ||
         !(fields = cJSON_PrintUnformatted(flist))) {
         rc = fail(run, WF_ERR_NOMEM, "out of memory while listing requests");
         goto out;
@@ -462,13 +434,9 @@ tracker_failed:
 
 /* ---- recording -------------------------------------------------------------- */
 
-static wf_err write_meta(wf_run *run, const char *command, const wf_rebuild_report *rep, int64_t horizon_us,
-                         bool record)
+static wf_err write_meta(wf_run *run, const char *command, const wf_rebuild_report *rep)
 {
-    char h[32];
-    snprintf(h, sizeof h, "%lld", (long long)horizon_us);
-    wf_err rc = wf_tracker_meta_set(run->tracker, WF_REBUILD_META_HORIZON, h);
-    if (rc != WF_OK || !record) return rc;
+    wf_err rc;
     char at[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -490,21 +458,18 @@ static wf_err write_meta(wf_run *run, const char *command, const wf_rebuild_repo
     return rc;
 }
 
-wf_err wf_rebuild_from_jsm(wf_run *run, const char *command, bool everything, wf_rebuild_report *rep_out)
+wf_err wf_rebuild_from_jsm(wf_run *run, const char *command, wf_rebuild_report *rep_out)
 {
     wf_rebuild_report rep = {0};
     listing list = {0};
-    long minutes = -1;
     int nnew = 0;
     int64_t cursor = 0;
     bool has_cursor = false, in_tx = false;
     char err[1024];
-    int64_t horizon = wf_now_us();   /* before the search: what it cannot show is newer than this */
     wf_err rc = wf_tracker_cursor(run->tracker, &cursor, &has_cursor);
     if (rc != WF_OK) return tracker_fail(run, rc);
     rep.tracker_was_empty = !has_cursor;
-    if (!everything && (rc = span_minutes(run, &minutes)) != WF_OK) return rc;
-    if ((rc = list_requests(run, minutes, true, &list, &rep.duplicates)) != WF_OK) return rc;
+    if ((rc = list_requests(run, &list, &rep.duplicates)) != WF_OK) return rc;
     rep.requests = (int)list.n;
     if ((rc = mark_new(run, &list, rep.tracker_was_empty, &nnew, &rep.known)) != WF_OK) goto out;
 
@@ -531,7 +496,7 @@ wf_err wf_rebuild_from_jsm(wf_run *run, const char *command, bool everything, wf
                       item->prefix, "hint", "no source row has this key; `wf2jsm reconcile` lists it", NULL);
         }
     }
-    if ((rc = write_meta(run, command, &rep, horizon, rep.tracker_was_empty || rep.adopted > 0)) != WF_OK) {
+    if ((rep.tracker_was_empty || rep.adopted > 0) && (rc = write_meta(run, command, &rep)) != WF_OK) {
         tracker_fail(run, rc);
         goto out;
     }
@@ -544,7 +509,8 @@ wf_err wf_rebuild_from_jsm(wf_run *run, const char *command, bool everything, wf
     char f[7][16];
     int v[] = {rep.requests, rep.adopted, rep.incomplete, rep.known, rep.queued, rep.unmatched, rep.duplicates};
     for (int i = 0; i < 7; i++) snprintf(f[i], sizeof f[i], "%d", v[i]);
-    wf_log_kv(run->log, MODULE, "INFO", "event", rep.tracker_was_empty ? "rebuilt" : "caught_up", "command", command,
+    const char *event = !rep.tracker_was_empty ? "caught_up" : rep.requests > 0 ? "rebuilt" : "tracker_new";
+    wf_log_kv(run->log, MODULE, "INFO", "event", event, "command", command,
               "requests", f[0], "adopted", f[1], "incomplete", f[2], "known", f[3], "queued", f[4], "unmatched", f[5],
               "duplicates", f[6], NULL);
 out:
@@ -557,45 +523,20 @@ out:
 wf_err wf_rebuild_if_empty(wf_run *run, const char *command, wf_rebuild_report *rep, bool *rebuilt)
 {
     *rebuilt = false;
-    /* Checked before and found nothing: a new tracker that has not met a
-     * row yet, and the check before its first create covers what JSM got
-     * since. A tracker that was rebuilt or caught up and is empty now has
-     * lost its rows again: it is rebuilt again. */
+    /* Checked before, and it wrote no row: a new tracker that has not met a
+     * row yet (or a desk whose requests no source row has). Rows that arrive
+     * later are asked about before their create, as every row is. A tracker
+     * that was rebuilt with rows and is empty now has lost them again: it is
+     * rebuilt again. */
     cJSON *recorded = wf_rebuild_meta(run->tracker);
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(recorded, "kind");
-    bool is_new = cJSON_IsString(kind) && strcmp(kind->valuestring, "new") == 0;
+    const cJSON *adopted = cJSON_GetObjectItemCaseSensitive(recorded, "adopted");
+    const cJSON *queued = cJSON_GetObjectItemCaseSensitive(recorded, "queued");
+    bool wrote_nothing = recorded && !(cJSON_IsNumber(adopted) && adopted->valueint > 0) &&
+                         !(cJSON_IsNumber(queued) && queued->valueint > 0);
     cJSON_Delete(recorded);
-    if (is_new) return WF_OK;
-    wf_err rc = wf_rebuild_from_jsm(run, command, true, rep);
-    if (rc == WF_OK) run->jsm_checked = *rebuilt = true;
-    return rc;
-}
-
-wf_err wf_rebuild_check_before_create(wf_run *run, bool *stale)
-{
-    listing list = {0};
-    long minutes = -1;
-    int nnew = 0, known = 0, duplicates = 0;
-    *stale = false;
-    run->jsm_checked = true;
-    int64_t horizon = wf_now_us();
-    wf_err rc = span_minutes(run, &minutes);
-    if (rc == WF_OK) rc = list_requests(run, minutes, false, &list, &duplicates);
-    if (rc == WF_OK) rc = mark_new(run, &list, false, &nnew, &known);
-    if (rc != WF_OK) goto out;
-    *stale = nnew > 0;
-    if (*stale) {
-        char n[16];
-        snprintf(n, sizeof n, "%d", nnew);
-        wf_log_kv(run->log, MODULE, "WARN", "event", "tracker_behind_jsm", "requests_unknown", n, "detail",
-                  "JSM holds requests this tracker lacks (a restored backup?); catching up before creating", NULL);
-    } else {
-        char h[32];
-        snprintf(h, sizeof h, "%lld", (long long)horizon);
-        if ((rc = wf_tracker_meta_set(run->tracker, WF_REBUILD_META_HORIZON, h)) != WF_OK) tracker_fail(run, rc);
-    }
-out:
-    listing_free(&list);
+    if (wrote_nothing) return WF_OK;
+    wf_err rc = wf_rebuild_from_jsm(run, command, rep);
+    if (rc == WF_OK) *rebuilt = true;
     return rc;
 }
 

@@ -28,25 +28,14 @@
  *     costs nothing; an empty one whose check is recorded costs one meta
  *     read; the first check costs the request type's fields (cached), the
  *     service desk (its project id, cached) and one search.
- *   - before the first create of a run, wf_rebuild_check_before_create():
- *     one search (labels only) for the requests created since the tracker's
- *     horizon (the last such check, less SYNC_SEARCH_SETTLE and a margin for
- *     clocks). A request the tracker lacks means it is older than JSM (a
- *     restored backup): the batch stops before creating, and the run
- *     catches up with wf_rebuild_from_jsm() over the same span.
- *   - `reconcile --apply` on a tracker with no submission row:
- *     wf_rebuild_from_jsm() over every request.
+ *   - `reconcile --apply` on a tracker with no submission row.
+ * An old tracker (a backup put back) needs no rebuild: every batch asks JSM
+ * about the submissions it would create before creating (delivery.h).
  *
- * A row whose key the tracker holds with may_exist set is not a sign of a
- * tracker behind JSM: sync's own lookup before creating covers it.
- *
- * The horizon (meta) only moves after a listing showed nothing the tracker
- * lacks, so a run killed anywhere leaves it where it was, and the next check
- * lists more rather than less. A rebuild records its figures in meta (see
- * wf_rebuild_meta()), and everything is logged to tracker_rebuild.log.
- * Rows are written with run id 0 (a learnt request belongs to no run of
- * this tracker, so `rollback --run` never deletes it) and without a content
- * checksum (JSM does not keep one). */
+ * A rebuild records its figures in meta (see wf_rebuild_meta()), and logs
+ * to tracker_rebuild.log. Rows are written with run id 0 (a learnt request
+ * belongs to no run of this tracker, so `rollback --run` never deletes it)
+ * and without a content checksum (JSM does not keep one). */
 #ifndef WF_TRACKER_REBUILD_H
 #define WF_TRACKER_REBUILD_H
 
@@ -54,14 +43,11 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include "errors.h"
-#include "process_batch.h"
+#include "run.h"
 #include "tracker.h"
 
-/* Meta names: the last rebuild (a JSON object, see wf_rebuild_meta()), and
- * the horizon: requests created before it (less a safety margin) are known
- * to the tracker. */
+/* Meta name of the last rebuild (a JSON object, see wf_rebuild_meta()). */
 #define WF_REBUILD_META "tracker_rebuild"
-#define WF_REBUILD_META_HORIZON "jsm_horizon_us"
 
 /* What a rebuild found and did. */
 typedef struct wf_rebuild_report {
@@ -76,31 +62,21 @@ typedef struct wf_rebuild_report {
 } wf_rebuild_report;
 
 /* For `sync`, when the tracker holds no submission row: does nothing when
- * meta records a check that found the tracker new, else (never checked, or
- * rebuilt once and empty again) wf_rebuild_from_jsm() over every
- * request, recording the tracker as "new" (no request found) or "rebuilt".
- * Sets run->jsm_checked, *rebuilt when JSM was asked, and then *rep (may be
- * NULL) to the figures. Returns WF_OK, or the whole-run error with
+ * meta records a check that wrote no row, else (never checked, or rebuilt
+ * once and empty again) wf_rebuild_from_jsm(), recording the tracker as
+ * "new" (no request found) or "rebuilt". Sets *rebuilt when JSM was asked,
+ * and then *rep (may be NULL) to the figures. Returns WF_OK, or the whole-run error with
  * run->fatal and run->fatal_msg set (Jira, database, tracker, config). */
 wf_err wf_rebuild_if_empty(wf_run *run, const char *command, wf_rebuild_report *rep, bool *rebuilt);
 
-/* The check before the first create of a run: lists the requests created
- * since the horizon (every request when none is recorded) and sets *stale
- * when one of them is unknown to the tracker or held there without its
- * request. When none is, the horizon moves to now. Costs one search and,
- * the first time, the desk's project id. Returns WF_OK, or the whole-run
- * error with run->fatal set; a search Jira did not answer stops the run
- * (nothing may be created without the check). */
-wf_err wf_rebuild_check_before_create(wf_run *run, bool *stale);
-
-/* Lists the requests (every one when everything, else since the horizon),
- * reads the source once and records what they say, as described at the
- * top, in one tracker transaction with the meta: all of it or nothing. The
- * source rows are read only when some listed request is new to the
- * tracker. rep (may be NULL) receives the figures; run->stats.adopted
- * counts the adopted rows. command names the command in meta. Returns
- * WF_OK, or the whole-run error with run->fatal and run->fatal_msg set. */
-wf_err wf_rebuild_from_jsm(wf_run *run, const char *command, bool everything, wf_rebuild_report *rep);
+/* Lists every request of the desk's project that carries a key, reads the
+ * source once and records what they say, as described at the top, in one
+ * tracker transaction with the meta: all of it or nothing. The source rows
+ * are read only when some listed request is new to the tracker. rep (may be
+ * NULL) receives the figures; run->stats.adopted counts the adopted rows.
+ * command names the command in meta. Returns WF_OK, or the whole-run error
+ * with run->fatal and run->fatal_msg set. */
+wf_err wf_rebuild_from_jsm(wf_run *run, const char *command, wf_rebuild_report *rep);
 
 /* The last rebuild recorded in t's meta, as an object
  *   {"kind": "new"|"rebuilt"|"caught_up", "at": ISO time, "command",

@@ -18,11 +18,14 @@ Test admin API (no auth, JSON bodies, never counted in the stats):
                               stats; default config
   GET    /_admin/state        {"requests": [...], "temporary_files": N};
                               ?include_deleted=1 lists deleted requests too
-  GET    /_admin/stats        {"calls": {kind: n}, "total_calls": n, "connections": n}
+  GET    /_admin/stats        {"calls": {kind: n}, "total_calls": n, "connections": n,
+                              "rate_limited": n, "first_call_ms": t, "last_call_ms": t,
+                              "in_flight_peak": n, "spans_ms": {kind: [first, last]}}
   POST   /_admin/stats/reset  zero the stats
   POST   /_admin/config       merge {"search_lag_ms": int, "forbid": bool,
                               "fields": [RequestTypeFieldDTO...], "service_desk_exists":
-                              bool, "latency_ms": int}
+                              bool, "latency_ms": int, "jitter_ms": int,
+                              "rate_limit": {"rate": per second, "burst": tokens}}
   POST   /_admin/faults       {"seed": int, "rules": [{"kind", "action", "times",
                               "probability", "retry_after", "latency_ms"}]}
                               replaces the fault rules
@@ -55,6 +58,21 @@ operation (429 with Retry-After); "reset" drops the connection (TCP RST) without
 doing anything; "lost" does the operation, commits it, then closes the connection
 without answering; "latency" sleeps latency_ms, then serves normally.
 "connections" counts the TCP connections that carried at least one /rest/ call.
+
+Garbled answers (the operation is done and committed first, then the answer is
+spoiled, as by a proxy or a crash mid-write): "html_502" a proxy's HTML 502 page;
+"truncated_json" the real answer cut in half; "empty_201" 201 with no body;
+"maintenance_page" an HTML 503 maintenance page; "other_shape" 200 with JSON of
+another shape.
+
+Rate limits, modelled on Jira Cloud's burst limits: a token bucket per endpoint
+and method ("rate" tokens a second, at most "burst"; default 1000/1000 so tests
+never wait). Every /rest/ answer carries X-RateLimit-Limit (the burst),
+X-RateLimit-Remaining, X-RateLimit-Reset (ISO 8601 UTC time the bucket is full
+again) and, below 20 % of the budget, X-RateLimit-NearLimit: true. An empty
+bucket answers 429 before doing anything, with Retry-After (whole seconds,
+rounded up) and RateLimit-Reason: jira-burst-based. latency_ms plus a uniform
+random 0..jitter_ms delays every answer.
 """
 
 import argparse
@@ -95,7 +113,9 @@ STATUS_FAULTS = {"500": "Internal server error.", "503": "Service unavailable.",
                  "429": "Rate limit exceeded.",
                  "401": "Client must be authenticated to access this resource.",
                  "403": "You do not have permission to access this resource."}
-FAULT_ACTIONS = set(STATUS_FAULTS) | {"lost", "reset", "latency"}
+GARBLED_FAULTS = {"html_502", "truncated_json", "empty_201", "maintenance_page", "other_shape"}
+FAULT_ACTIONS = set(STATUS_FAULTS) | {"lost", "reset", "latency"} | GARBLED_FAULTS
+DEFAULT_RATE_LIMIT = {"rate": 1000, "burst": 1000}
 CUSTOM_TYPE = "com.atlassian.jira.plugin.system.customfieldtypes:"
 SUMMARY_MAX, TEXT_MAX, LABEL_MAX = 255, 32767, 255
 
@@ -216,7 +236,9 @@ class State:
 
     def reset(self):
         self.config = {"search_lag_ms": 0, "forbid": False, "service_desk_exists": True,
-                       "latency_ms": 0, "fields": seed_fields()}
+                       "latency_ms": 0, "jitter_ms": 0, "rate_limit": dict(DEFAULT_RATE_LIMIT),
+                       "fields": seed_fields()}
+        self.buckets = {}
         self.issues = []
         self.temp_files = {}
         self.next_attachment = self.next_comment = 10000
@@ -229,6 +251,31 @@ class State:
         self.calls = dict.fromkeys(KINDS, 0)
         self.total_calls = 0
         self.connections = 0
+        self.rate_limited = 0
+        self.first_call_ms = self.last_call_ms = None
+        self.spans = {}
+        self.in_flight = self.in_flight_peak = 0
+
+    def take_token(self, key):
+        """Token bucket of one endpoint and method: (allowed, rate-limit headers)."""
+        rate, burst = self.config["rate_limit"]["rate"], self.config["rate_limit"]["burst"]
+        now = time.monotonic()
+        tokens, stamp = self.buckets.get(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - stamp) * rate)
+        allowed = tokens >= 1
+        if allowed:
+            tokens -= 1
+        self.buckets[key] = (tokens, now)
+        full_at = time.time() + (burst - tokens) / rate
+        reset = datetime.datetime.fromtimestamp(full_at, datetime.timezone.utc)
+        headers = [("X-RateLimit-Limit", str(burst)), ("X-RateLimit-Remaining", str(int(tokens))),
+                   ("X-RateLimit-Reset", reset.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (reset.microsecond // 1000))]
+        if tokens < 0.2 * burst:
+            headers.append(("X-RateLimit-NearLimit", "true"))
+        if not allowed:
+            headers += [("Retry-After", str(max(1, int(-(-(1 - tokens) // rate))))),
+                        ("RateLimit-Reason", "jira-burst-based")]
+        return allowed, headers
 
     def fields(self):
         return {f["fieldId"]: f for f in self.config["fields"]}
@@ -469,7 +516,9 @@ def tokenize(jql):
 
 
 class JqlParser:
-    """clause (AND clause)* [ORDER BY field [ASC|DESC] (, ...)*]; clause = field op value(s)."""
+    """group (OR group)* [ORDER BY field [ASC|DESC] (, ...)*]; group = clause (AND clause)*;
+    clause = field op value(s). parse() returns the groups' clauses flattened when there
+    is no OR; self.groups then holds the OR-ed groups."""
 
     def __init__(self, jql):
         self.tokens, self.i = tokenize(jql), 0
@@ -495,11 +544,18 @@ class JqlParser:
 
     def parse(self):
         clauses, order = [], []
+        self.groups = []
         if not self.peek("ORDER"):
             clauses.append(self.clause())
-            while self.peek("AND"):
+            while self.peek("AND", "OR"):
+                if self.peek("OR"):
+                    self.groups.append(clauses)
+                    clauses = []
                 self.i += 1
                 clauses.append(self.clause())
+        if self.groups:
+            self.groups.append(clauses)
+            clauses = [c for g in self.groups for c in g]
         if self.peek("ORDER"):
             self.i += 1
             self.expect("'BY'", "BY")
@@ -508,7 +564,7 @@ class JqlParser:
                 self.i += 1
                 order.append(self.order_item())
         if self.peek():
-            self.fail("'AND' or 'ORDER BY'")
+            self.fail("'AND', 'OR' or 'ORDER BY'")
         return clauses, order
 
     def order_item(self):
@@ -651,13 +707,18 @@ def compile_date_clause(name, op, values):
 
 def compile_jql(jql):
     """(predicate, sort function) for a JQL query; ApiError 400 when unusable."""
-    clauses, order = JqlParser(jql).parse()
+    parser = JqlParser(jql)
+    clauses, order = parser.parse()
     if not clauses:
         raise ApiError(400, "Unbounded JQL queries are not allowed here. Please add a search "
                             "restriction to your query.")
     fields = STATE.fields()
-    predicates = [compile_date_clause(n, op, v) if n.lower() in DATE_FIELDS else compile_clause(n, op, v, fields)
-                  for n, op, v in clauses]
+    def clause_of(n, op, v):
+        return compile_date_clause(n, op, v) if n.lower() in DATE_FIELDS else compile_clause(n, op, v, fields)
+    predicates = [clause_of(n, op, v) for n, op, v in clauses]
+    if parser.groups:
+        groups = [[clause_of(n, op, v) for n, op, v in g] for g in parser.groups]
+        predicates = [lambda issue: any(all(p(issue) for p in g) for g in groups)]
     for name, _ in order:
         if name.lower() not in ORDER_KEYS:
             raise ApiError(400, "Not able to sort using field '%s'." % name)
@@ -1326,7 +1387,9 @@ def admin_state(data, query):
 
 def admin_stats(data, query):
     return 200, {"calls": dict(STATE.calls), "total_calls": STATE.total_calls,
-                 "connections": STATE.connections}
+                 "connections": STATE.connections, "rate_limited": STATE.rate_limited,
+                 "first_call_ms": STATE.first_call_ms, "last_call_ms": STATE.last_call_ms,
+                 "in_flight_peak": STATE.in_flight_peak, "spans_ms": dict(STATE.spans)}
 
 
 def admin_stats_reset(data, query):
@@ -1335,10 +1398,18 @@ def admin_stats_reset(data, query):
 
 
 def admin_config(data, query):
-    unknown = set(data) - {"search_lag_ms", "forbid", "fields", "service_desk_exists", "latency_ms"}
+    unknown = set(data) - {"search_lag_ms", "forbid", "fields", "service_desk_exists", "latency_ms", "jitter_ms",
+                           "rate_limit"}
     if unknown:
         raise AdminError("unknown config keys %s" % sorted(unknown))
-    update = {key: int_setting(data, key, 0) for key in ("search_lag_ms", "latency_ms") if key in data}
+    update = {key: int_setting(data, key, 0) for key in ("search_lag_ms", "latency_ms", "jitter_ms") if key in data}
+    if "rate_limit" in data:
+        limit = data["rate_limit"] or DEFAULT_RATE_LIMIT
+        if not isinstance(limit, dict) or set(limit) - {"rate", "burst"} or \
+                not all(isinstance(limit.get(k), (int, float)) and limit.get(k) > 0 for k in ("rate", "burst")):
+            raise AdminError("rate_limit must be {\"rate\": positive number, \"burst\": positive number}")
+        update["rate_limit"] = {"rate": limit["rate"], "burst": limit["burst"]}
+        STATE.buckets = {}
     for key in ("forbid", "service_desk_exists"):
         if key in data and not isinstance(data[key], bool):
             raise AdminError("%s must be a boolean" % key)
@@ -1403,6 +1474,7 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.counted = False
+        self.rl_headers = []
 
     def dispatch(self):
         url = urllib.parse.urlsplit(self.path)
@@ -1467,9 +1539,23 @@ class Handler(BaseHTTPRequestHandler):
     def serve_api(self, path, query, body):
         api = "jsm" if path.startswith(JSM + "/") else "platform"
         route, params, allowed = match_route(self.command, path)
-        rule = self.account_call(route)
+        self.rl_headers = []
+        with STATE.lock:
+            STATE.in_flight += 1
+            STATE.in_flight_peak = max(STATE.in_flight_peak, STATE.in_flight)
+        try:
+            self.serve_api_call(api, path, route, params, allowed, query, body)
+        finally:
+            with STATE.lock:
+                STATE.in_flight -= 1
+            self.rl_headers = []
+
+    def serve_api_call(self, api, path, route, params, allowed, query, body):
+        rule, within_limit = self.account_call(route)
         action = rule["action"] if rule else None
-        if route is None:
+        if not within_limit:
+            self.send_json(429, error_body(api, ApiError(429, STATUS_FAULTS["429"])))
+        elif route is None:
             err = ApiError(405, "Method not allowed.", headers=[("Allow", ", ".join(allowed))]) \
                 if allowed else ApiError(404, "No such resource: %s" % path)
             self.send_json(err.status, error_body(api, err), err.headers)
@@ -1483,22 +1569,49 @@ class Handler(BaseHTTPRequestHandler):
             status, payload, headers = self.perform(api, route, params, query, body)
             if action == "lost":
                 self.drop_connection(abortive=False)
+            elif action in GARBLED_FAULTS and 200 <= status < 300:
+                self.send_garbled(action, status, payload)
             else:
                 self.send_raw(status, payload, headers)
 
+    def send_garbled(self, action, status, payload):
+        """The operation is committed; its answer is spoiled (see GARBLED_FAULTS)."""
+        html = "text/html; charset=iso-8859-1"
+        if action == "html_502":
+            self.send_raw(502, b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                               b"Gateway</h1></center><hr><center>nginx</center></body></html>", (), html)
+        elif action == "maintenance_page":
+            self.send_raw(503, b"<!DOCTYPE html><html><body><h1>We'll be back soon</h1><p>Jira is down for "
+                               b"scheduled maintenance.</p></body></html>", (), html)
+        elif action == "truncated_json":
+            self.send_raw(status, (payload or b"{}")[:max(1, len(payload or b"{}") // 2)])
+        elif action == "empty_201":
+            self.send_raw(201, b"")
+        else:
+            self.send_raw(200, json.dumps({"status": "OK", "result": {"accepted": True}}).encode())
+
     def account_call(self, route):
-        """Count the call, apply configured latency; the fault rule that fires, if any."""
+        """Count the call, take a token, apply configured latency: (the fault rule
+        that fires or None, whether the call is within the rate limit)."""
         with STATE.lock:
             STATE.total_calls += 1
             STATE.connections += not self.counted
+            stamp = now_ms()
+            STATE.first_call_ms = STATE.first_call_ms or stamp
+            STATE.last_call_ms = stamp
             if route:
                 STATE.calls[route.kind] += 1
-            delay, rule = STATE.faults.pick(route.kind) if route else (0, None)
+                STATE.spans[route.kind] = [STATE.spans.get(route.kind, [stamp])[0], stamp]
+            within, self.rl_headers = STATE.take_token((self.command, route.kind if route else "none"))
+            STATE.rate_limited += not within
+            delay, rule = STATE.faults.pick(route.kind) if route and within else (0, None)
             delay += STATE.config["latency_ms"]
+            if STATE.config["jitter_ms"]:
+                delay += STATE.rng.uniform(0, STATE.config["jitter_ms"])
         self.counted = True
         if delay:
             time.sleep(delay / 1000)
-        return rule
+        return rule, within
 
     def perform(self, api, route, params, query, body):
         """Authorize and run a route's handler: (status, encoded body or None, headers)."""
@@ -1531,12 +1644,13 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, status, payload, headers=()):
         self.send_raw(status, json.dumps(payload).encode(), headers)
 
-    def send_raw(self, status, body, headers=()):
+    def send_raw(self, status, body, headers=(), content_type="application/json;charset=UTF-8"):
         self.send_response(status)
-        for name, value in headers:
+        names = {name.lower() for name, _ in headers}
+        for name, value in list(headers) + [h for h in self.rl_headers if h[0].lower() not in names]:
             self.send_header(name, value)
         if body is not None:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Type", content_type)
         if status != 204:
             self.send_header("Content-Length", str(len(body or b"")))
         if self.close_connection:

@@ -363,6 +363,58 @@ class JsmServerTest(unittest.TestCase):
         self.call("POST", "/_admin/stats/reset")
         self.assertEqual(self.call("GET", "/_admin/stats")[2]["total_calls"], 0)
 
+    def test_token_bucket_per_endpoint_and_method(self):
+        self.call("POST", "/_admin/config", {"rate_limit": {"rate": 1, "burst": 3}})
+        for remaining in (2, 1, 0):
+            status, response, _ = self.call("GET", "/rest/api/3/myself")
+            self.assertEqual((status, response.getheader("X-RateLimit-Limit")), (200, "3"))
+            self.assertEqual(response.getheader("X-RateLimit-Remaining"), str(remaining))
+            self.assertRegex(response.getheader("X-RateLimit-Reset"), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(response.getheader("X-RateLimit-NearLimit"), "true")
+        status, response, body = self.call("GET", "/rest/api/3/myself")
+        self.assertEqual((status, response.getheader("Retry-After")), (429, "1"))
+        self.assertEqual(response.getheader("RateLimit-Reason"), "jira-burst-based")
+        self.assertIn("errorMessages", body)
+        # Another endpoint has its own bucket; nothing was done by the 429.
+        self.assertEqual(self.create()[0], 201)
+        stats = self.call("GET", "/_admin/stats")[2]
+        self.assertEqual((stats["rate_limited"], stats["calls"]["myself"]), (1, 4))
+        time.sleep(1.1)
+        self.assertEqual(self.call("GET", "/rest/api/3/myself")[0], 200)
+        self.assertEqual(self.call("POST", "/_admin/config", {"rate_limit": {"rate": 0}})[0], 400)
+
+    def test_garbled_answers_come_after_the_write(self):
+        expect = {"html_502": (502, "text/html"), "maintenance_page": (503, "text/html"),
+                  "empty_201": (201, "application/json"), "truncated_json": (201, "application/json"),
+                  "other_shape": (200, "application/json")}
+        for n, (action, (status, ctype)) in enumerate(sorted(expect.items()), 1):
+            self.call("POST", "/_admin/faults", {"rules": [{"kind": "create", "action": action, "times": 1}]})
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            try:
+                conn.request("POST", JSM + "/request", body=json.dumps(
+                    {"serviceDeskId": "1", "requestTypeId": "10", "requestFieldValues": GOOD_FIELDS}),
+                    headers={"Authorization": AUTH, "Content-Type": "application/json"})
+                response = conn.getresponse()
+                raw = response.read()
+            finally:
+                conn.close()
+            self.assertEqual((response.status, response.getheader("Content-Type").split(";")[0]), (status, ctype))
+            self.assertTrue(response.getheader("X-RateLimit-Remaining"), action)
+            if action != "other_shape":
+                with self.assertRaises(ValueError, msg=action):
+                    if "issueKey" not in json.loads(raw or b"x"):
+                        raise ValueError("no issueKey")
+            self.assertEqual(len(self.state()["requests"]), n, action)
+
+    def test_jql_or(self):
+        self.create(labels=["a-1"])
+        self.create(labels=["b-2"])
+        self.create(labels=["c-3"])
+        found = self.search('labels = "a-1" OR labels = "c-3" ORDER BY key ASC')[2]["issues"]
+        self.assertEqual([i["key"] for i in found], ["WF-1", "WF-3"])
+        found = self.search('labels in ("a-1", "b-2") AND labels = "b-2" OR labels = c-3 ORDER BY key ASC')[2]
+        self.assertEqual([i["key"] for i in found["issues"]], ["WF-2", "WF-3"])
+
     def test_unknown_route_and_method(self):
         status, _, body = self.call("GET", JSM + "/nothing")
         self.assertEqual((status, list(body)), (404, ["errorMessage"]))

@@ -284,7 +284,11 @@ def test_status_json_has_the_documented_schema(world):
     assert len(doc["runs"]) == 1
     assert set(doc["runs"][0]) == {"id", "command", "started_at", "finished_at", "exit_code", "seen", "created",
                                    "adopted", "delivered", "failed", "parked", "attachments_uploaded",
-                                   "attachments_failed", "retries", "http_429", "manual_fixes", "duration_ms", "error"}
+                                   "attachments_failed", "retries", "http_429", "manual_fixes", "duration_ms", "error",
+                                   "http_requests", "requests_per_second", "peak_in_flight", "garbled", "lookups",
+                                   "lookup_calls"}
+    assert doc["runs"][0]["http_requests"] > 0 and doc["runs"][0]["peak_in_flight"] >= 1, doc["runs"][0]
+    assert doc["runs"][0]["lookups"] == 1, doc["runs"][0]
     assert doc["runs"][0]["delivered"] == 2 and doc["runs"][0]["exit_code"] == 0
     assert doc["problems"] == [] and doc["manual_fixes"] == [] and doc["changed"] == []
     assert doc["change_detection"] == {"checked": 2, "limit": 1000, "complete": True, "not_found_in_source": 0,

@@ -67,9 +67,11 @@ def test_sigkill_50_times_with_lost_replies_then_exactly_once(world):
 
 
 def test_sigterm_finishes_the_step_and_writes_the_summary(world):
+    # Several submissions are in flight when the signal comes: each
+    # finishes the step it is in, records it, and starts no other.
     env = Env(world, "sigterm")
-    env.insert(30, "Row")
-    env.faults([{"kind": "any", "action": "latency", "latency_ms": 30}])
+    env.insert(150, "Row")
+    env.faults([{"kind": "any", "action": "latency", "latency_ms": 100}])
     proc = env.popen("sync", "--catch-up")
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
@@ -77,7 +79,7 @@ def test_sigterm_finishes_the_step_and_writes_the_summary(world):
     assert proc.returncode in (0, 1), err
     last = env.tracker("SELECT finished_at, delivered FROM runs ORDER BY id DESC LIMIT 1")[0]
     assert last[0] is not None, "the interrupted run recorded its summary"
-    assert 0 < last[1] < 30, last
+    assert 0 < last[1] < 150, last
     assert "interrupted" in env.logs_text()
     env.clear_faults()
     finish_cleanly(env)

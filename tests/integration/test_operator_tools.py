@@ -256,7 +256,9 @@ def test_rollback_of_a_run_then_sync_recreates_exactly_those_requests(world):
 def test_rollback_failed_only_removes_a_half_made_request(world):
     env = Env(world, "rbfail", SYNC_MAX_ATTEMPTS="1")
     env.insert(1, "Row")
-    env.faults([{"kind": "attach", "action": "500", "times": 1}])
+    # A 500 proves nothing: the attachments are listed and the attach is
+    # sent once more in the same run; the second 500 leaves it half made.
+    env.faults([{"kind": "attach", "action": "500", "times": 2}])
     p = env.run("sync")
     assert p.returncode == 1, p.stderr
     env.clear_faults()

@@ -111,6 +111,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.key_columns[0], "id");
     assert_string_equal(cfg.key_columns[1], "submitted_date");
     assert_int_equal(cfg.max_attempts, 3);
+    assert_int_equal(cfg.max_in_flight, 20);
     assert_int_equal(cfg.retry_budget_ms, 120000);
     assert_int_equal(cfg.retry_base_ms, 500);
     assert_int_equal(cfg.http_timeout_seconds, 30);
@@ -270,6 +271,8 @@ static void test_invalid_values_name_the_variable(void **state)
         {"SYNC_ATTACH_FORMATS", "json,xml", {"SYNC_ATTACH_FORMATS", "'xml'", NULL}},
         {"SYNC_ATTACH_PUBLIC", "yes", {"SYNC_ATTACH_PUBLIC=yes", "true", NULL}},
         {"SYNC_MAX_ATTEMPTS", "0", {"SYNC_MAX_ATTEMPTS=0", NULL, NULL}},
+        {"SYNC_MAX_IN_FLIGHT", "0", {"SYNC_MAX_IN_FLIGHT=0", "1", "200"}},
+        {"SYNC_MAX_IN_FLIGHT", "500", {"SYNC_MAX_IN_FLIGHT=500", "200", NULL}},
         {"SYNC_RETRY_BUDGET", "forever", {"SYNC_RETRY_BUDGET=forever", NULL, NULL}},
         {"SYNC_HTTP_TIMEOUT", "0", {"SYNC_HTTP_TIMEOUT", NULL, NULL}},
         {"WEBFORM_TABLE", "forms; DROP TABLE x", {"WEBFORM_TABLE", NULL, NULL}},
