@@ -40,8 +40,9 @@ SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover
 MODULES = $(sort $(basename $(notdir $(wildcard modules/*.c))))
 JOBS = $(sort $(basename $(notdir $(wildcard jobs/*.c))))
 MIGRATIONS = $(sort $(wildcard setup/migrations/*.sql))
+PG_MIGRATIONS = $(sort $(wildcard setup/migrations/pg/*.sql))
 
-MODULE_SRC = $(MODULES:%=modules/%.c) build/migrations.c
+MODULE_SRC = $(MODULES:%=modules/%.c) build/migrations.c build/migrations_pg.c
 JOB_SRC = $(JOBS:%=jobs/%.c)
 HEADERS = $(wildcard modules/*.h jobs/*.h)
 
@@ -58,6 +59,10 @@ endif
 build/migrations.c: $(MIGRATIONS) setup/embed-sql.sh
 	@mkdir -p build
 	sh setup/embed-sql.sh $@ $(MIGRATIONS)
+
+build/migrations_pg.c: $(PG_MIGRATIONS) setup/embed-sql.sh
+	@mkdir -p build
+	sh setup/embed-sql.sh -n wf_pg_migrations $@ $(PG_MIGRATIONS)
 
 bin/wf2jsm: $(MODULE_SRC) $(JOB_SRC) $(HEADERS)
 	@mkdir -p bin

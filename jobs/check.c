@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,12 +401,44 @@ static void check_sample(checker *c, const wf_config *cfg, wf_source *src, wf_tr
 
 /* ---- local files ------------------------------------------------------ */
 
+/* Whether the tracker was new or rebuilt from JSM (and from how many
+ * requests): after a lost tracker, the first thing to know. */
+static void check_tracker_origin(checker *c, wf_tracker *tracker)
+{
+    int64_t cursor = 0;
+    bool has_rows = false;
+    cJSON *origin = wf_rebuild_meta(tracker);
+    char line[512];
+    wf_rebuild_describe(origin, line, sizeof line);
+    if (origin) OK(c, "tracker %s", line);
+    else if (wf_tracker_cursor(tracker, &cursor, &has_rows) == WF_OK && !has_rows) OK(c, "tracker is empty, %s", line);
+    cJSON_Delete(origin);
+}
+
 static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker, wf_err open_rc, const char *open_err)
 {
     char fix[4096], loose[2048] = "";
     size_t pos = 0;
     if (open_rc != WF_OK) {
         FAIL(c, 5, NULL, "%s", open_err);
+        return;
+    }
+    char why[1024] = "";
+    if (strcmp(wf_tracker_kind(tracker), "postgresql") == 0) {
+        /* The rows live on the server, owned by the database role: there is
+         * no file here whose mode could leak them. */
+        if (wf_tracker_probe_writable(tracker, why, sizeof why) != WF_OK)
+            FAIL(c, 5, "grant this role write access to schema wf2jsm, or point SYNC_TRACKER_DB at the primary",
+                 "%s", why);
+        else
+            OK(c, "tracker %s (PostgreSQL, schema wf2jsm) is writable", wf_tracker_path(tracker));
+        /* Normal while a tick runs; for minutes on end, a host that died
+         * with its session still open on the server. */
+        bool held = false;
+        char holder[256];
+        if (wf_tracker_lock_holder(tracker, &held, holder, sizeof holder) == WF_OK)
+            OK(c, "the run lock is %s%s", held ? "held by " : "free", held ? holder : "");
+        check_tracker_origin(c, tracker);
         return;
     }
     /* The tracker holds who submitted what: owner-only, and so are the
@@ -420,28 +451,16 @@ static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker,
         if (stat(path, &st) == 0 && (st.st_mode & 077) && pos < sizeof loose)
             pos += (size_t)snprintf(loose + pos, sizeof loose - pos, "%s%s", pos ? " " : "", path);
     }
-    char *busy = NULL;
-    int rc = sqlite3_exec(wf_tracker_db(tracker), "BEGIN IMMEDIATE; ROLLBACK", NULL, NULL, &busy);
-    if (access(cfg->tracker_db, W_OK) != 0 || rc != SQLITE_OK) {
+    if (wf_tracker_probe_writable(tracker, why, sizeof why) != WF_OK) {
         FAIL(c, 5, "make the file and its directory writable by this user, or set SYNC_TRACKER_DB",
-             "tracker %s is not writable: %s", cfg->tracker_db, rc != SQLITE_OK && busy ? busy : strerror(errno));
+             "tracker %s is not writable: %s", cfg->tracker_db, why);
     } else if (loose[0]) {
         snprintf(fix, sizeof fix, "chmod 600 %s", loose);
         FAIL(c, 5, fix, "tracker %s can be read by other users", loose);
     } else {
         OK(c, "tracker %s is writable and owner-only", cfg->tracker_db);
     }
-    sqlite3_free(busy);
-    /* Whether it was new, rebuilt from JSM or caught up with it (and from
-     * how many requests): after a lost tracker, the first thing to know. */
-    int64_t cursor = 0;
-    bool has_rows = false;
-    cJSON *origin = wf_rebuild_meta(tracker);
-    char line[512];
-    wf_rebuild_describe(origin, line, sizeof line);
-    if (origin) OK(c, "tracker %s", line);
-    else if (wf_tracker_cursor(tracker, &cursor, &has_rows) == WF_OK && !has_rows) OK(c, "tracker is empty, %s", line);
-    cJSON_Delete(origin);
+    check_tracker_origin(c, tracker);
 }
 
 static void check_log_dir(checker *c, const char *dir)
@@ -663,6 +682,9 @@ int cmd_check(int argc, char **argv)
 
     /* The tracker is opened now, reported last: its cached field list
      * stands in for Jira's when Jira does not answer. */
+    char *tracker_password = wf_tracker_target_password(job.cfg.tracker_db);
+    wf_log_add_secret(job.log, tracker_password);
+    free(tracker_password);
     tracker_rc = wf_tracker_open(job.cfg.tracker_db, &job.tracker, tracker_err, sizeof tracker_err);
 
     /* 2. Database, table, columns, index. */

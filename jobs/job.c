@@ -25,7 +25,13 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
     }
     wf_log_add_secret(job->log, job->cfg.jira_api_token);
     wf_log_add_secret(job->log, job->cfg.jira_bearer_token);
-    if (needs & JOB_NEEDS_LOCK) {
+    /* The tracker's URL may carry a password: it is redacted from every
+     * message from here on. */
+    char *tracker_password = wf_tracker_target_password(job->cfg.tracker_db);
+    wf_log_add_secret(job->log, tracker_password);
+    free(tracker_password);
+    bool shared_tracker = wf_tracker_target_is_pg(job->cfg.tracker_db);
+    if ((needs & JOB_NEEDS_LOCK) && !shared_tracker) {
         /* The lock file sits beside the tracker, whose directory may not
          * exist yet on the first run. */
         char dir[4096];
@@ -57,8 +63,18 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
             return rc;
         }
     }
-    if (needs & JOB_NEEDS_TRACKER) {
+    if (needs & (JOB_NEEDS_TRACKER | JOB_NEEDS_LOCK)) {
         rc = wf_tracker_open(job->cfg.tracker_db, &job->tracker, job->err, sizeof job->err);
+        if (rc != WF_OK) return rc;
+    }
+    if ((needs & JOB_NEEDS_LOCK) && shared_tracker) {
+        /* Several hosts share this tracker: the lock is an advisory lock in
+         * its database, held by the tracker's own session. */
+        rc = wf_lock_acquire_tracker(job->tracker, &job->lock, job->err, sizeof job->err);
+        if (rc == WF_ERR_LOCKED) {
+            wf_log_kv(job->log, "lock", "INFO", "event", "locked", "command", name, "detail", job->err, NULL);
+            return rc;
+        }
         if (rc != WF_OK) return rc;
     }
     if (needs & JOB_NEEDS_SOURCE) {
@@ -77,8 +93,9 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
 void job_teardown(wf_job *job)
 {
     wf_source_close(job->source);
-    wf_tracker_close(job->tracker);
+    /* An advisory lock lives in the tracker's session: it goes first. */
     wf_lock_release(job->lock);
+    wf_tracker_close(job->tracker);
     wf_log_close(job->log);
     wf_config_free(&job->cfg);
     memset(job, 0, sizeof *job);

@@ -10,7 +10,6 @@
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +29,6 @@ static const char status_usage[] =
     "  --env FILE   read configuration from FILE instead of ./.env\n"
     "  -h, --help   show this help\n";
 
-static const char *const states[] = {"pending", "creating", "created", "attaching", "delivered", "failed", "parked"};
-#define NSTATES (sizeof states / sizeof *states)
-
 /* Change detection re-reads this many of the newest delivered rows: enough
  * for days of a web form's traffic, and one source query of bounded size. */
 #define CHANGED_SCAN_LIMIT 1000
@@ -47,30 +43,93 @@ static void add_int(cJSON *obj, const char *name, long long v)
     cJSON_AddRawToObject(obj, name, digits);
 }
 
-/* Runs sql with ?1 bound to limit (when the statement has a parameter) and
- * returns its rows as an array of objects keyed by column name. On a
- * query error the array holds what was read (the tracker's schema is ours,
- * so this is not expected). The caller deletes the array. */
-static cJSON *query_rows(sqlite3 *db, const char *sql, int limit)
+static void add_text(cJSON *obj, const char *name, const char *v)
 {
-    sqlite3_stmt *st = NULL;
-    cJSON *rows = cJSON_CreateArray();
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return rows;
-    if (sqlite3_bind_parameter_count(st) > 0) sqlite3_bind_int(st, 1, limit);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        cJSON *row = cJSON_CreateObject();
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            const char *name = sqlite3_column_name(st, i);
-            switch (sqlite3_column_type(st, i)) {
-            case SQLITE_INTEGER: add_int(row, name, (long long)sqlite3_column_int64(st, i)); break;
-            case SQLITE_NULL: cJSON_AddNullToObject(row, name); break;
-            default: cJSON_AddStringToObject(row, name, (const char *)sqlite3_column_text(st, i));
-            }
-        }
-        cJSON_AddItemToArray(rows, row);
+    if (v) cJSON_AddStringToObject(obj, name, v);
+    else cJSON_AddNullToObject(obj, name);
+}
+
+/* The last runs, newest first, as the JSON report shows them. On a tracker
+ * error the array is empty (the counts above it say the same error). */
+static cJSON *runs_json(wf_tracker *t, int limit)
+{
+    cJSON *arr = cJSON_CreateArray();
+    wf_tracker_run *runs = NULL;
+    size_t n = 0;
+    if (wf_tracker_recent_runs(t, limit, &runs, &n) != WF_OK) return arr;
+    for (size_t i = 0; i < n; i++) {
+        const wf_tracker_run *r = &runs[i];
+        cJSON *o = cJSON_CreateObject();
+        add_int(o, "id", r->id);
+        add_text(o, "command", r->command);
+        add_text(o, "started_at", r->started_at);
+        add_text(o, "finished_at", r->finished_at);
+        if (r->has_exit_code) add_int(o, "exit_code", r->exit_code);
+        else cJSON_AddNullToObject(o, "exit_code");
+        const char *names[] = {"seen", "created", "adopted", "delivered", "failed", "parked", "attachments_uploaded",
+                               "attachments_failed", "retries", "http_429", "manual_fixes", "duration_ms"};
+        long values[] = {r->seen, r->created, r->adopted, r->delivered, r->failed, r->parked,
+                         r->attachments_uploaded, r->attachments_failed, r->retries, r->http_429, r->manual_fixes,
+                         r->duration_ms};
+        for (size_t j = 0; j < sizeof values / sizeof *values; j++) add_int(o, names[j], values[j]);
+        add_text(o, "error", r->error);
+        add_int(o, "http_requests", r->http_requests);
+        char rate[32];
+        snprintf(rate, sizeof rate, "%.1f", (double)r->http_requests * 1000.0 / (double)(r->duration_ms > 1 ? r->duration_ms : 1));
+        cJSON_AddRawToObject(o, "requests_per_second", rate);
+        add_int(o, "peak_in_flight", r->peak_in_flight);
+        add_int(o, "garbled", r->garbled);
+        add_int(o, "lookups", r->lookups);
+        add_int(o, "lookup_calls", r->lookup_calls);
+        cJSON_AddItemToArray(arr, o);
     }
-    sqlite3_finalize(st);
-    return rows;
+    wf_tracker_runs_free(runs, n);
+    return arr;
+}
+
+static cJSON *problems_json(wf_tracker *t, int limit)
+{
+    cJSON *arr = cJSON_CreateArray();
+    wf_tracker_row *rows = NULL;
+    size_t n = 0;
+    if (wf_tracker_problems(t, limit, &rows, &n) != WF_OK) return arr;
+    for (size_t i = 0; i < n; i++) {
+        const wf_tracker_row *r = &rows[i];
+        cJSON *o = cJSON_CreateObject();
+        add_text(o, "key", r->key);
+        add_text(o, "source_id", r->source_id);
+        add_text(o, "source_time", r->source_time);
+        add_text(o, "state", r->state);
+        add_int(o, "attempts", r->attempts);
+        add_text(o, "error_class", r->error_class);
+        add_text(o, "last_error", r->last_error);
+        add_text(o, "jsm_key", r->jsm_key);
+        add_text(o, "updated_at", r->updated_at);
+        cJSON_AddItemToArray(arr, o);
+    }
+    wf_tracker_rows_free(rows, n);
+    return arr;
+}
+
+static cJSON *fixes_json(wf_tracker *t, int limit)
+{
+    cJSON *arr = cJSON_CreateArray();
+    wf_tracker_fix *fixes = NULL;
+    size_t n = 0;
+    if (wf_tracker_open_fixes(t, limit, &fixes, &n) != WF_OK) return arr;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        add_int(o, "id", fixes[i].id);
+        add_text(o, "key", fixes[i].key);
+        add_text(o, "jsm_key", fixes[i].jsm_key);
+        add_text(o, "field_id", fixes[i].field_id);
+        add_text(o, "value", fixes[i].value);
+        add_text(o, "message", fixes[i].message);
+        add_text(o, "created_at", fixes[i].created_at);
+        cJSON_AddItemToArray(arr, o);
+    }
+    wf_tracker_fixes_free(fixes, n);
+    return arr;
 }
 
 /* ---- change detection ------------------------------------------------- */
@@ -102,14 +161,13 @@ static int cmp_time(const void *a, const void *b)
 /* The fields JSM refused at delivery were dropped before the checksum was
  * taken, and each left a manual-fix entry: drop them again so that the
  * recomputed checksum compares like with like. */
-static void drop_refused_fields(sqlite3 *db, const char *key, wf_mapped *mapped)
+static void drop_refused_fields(wf_tracker *t, const char *key, wf_mapped *mapped)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT field_id FROM manual_fixes WHERE key = ?1", -1, &st, NULL) != SQLITE_OK) return;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        wf_mapped_drop_field(mapped, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    char **ids = NULL;
+    size_t n = 0;
+    if (wf_tracker_fix_fields(t, key, &ids, &n) != WF_OK) return;
+    for (size_t i = 0; i < n; i++) wf_mapped_drop_field(mapped, ids[i]);
+    wf_tracker_strings_free(ids, n);
 }
 
 static wf_row_action on_scanned_row(const wf_submission *sub, void *ctx)
@@ -140,7 +198,7 @@ static wf_row_action on_scanned_row(const wf_submission *sub, void *ctx)
         cs->err = WF_ERR_NOMEM;
         goto out;
     }
-    drop_refused_fields(wf_tracker_db(cs->job->tracker), key, &mapped);
+    drop_refused_fields(cs->job->tracker, key, &mapped);
     if (!(checksum = wf_mapped_checksum(mapped.values))) {
         cs->err = WF_ERR_NOMEM;
         goto out;
@@ -171,7 +229,6 @@ out:
  * Fills report.changed and report.change_detection; src may be NULL. */
 static void add_changed(cJSON *report, wf_job *job, wf_source *src, const char *db_error)
 {
-    sqlite3 *db = wf_tracker_db(job->tracker);
     change_scan cs = {.job = job, .changed = cJSON_AddArrayToObject(report, "changed")};
     cJSON *info = cJSON_AddObjectToObject(report, "change_detection");
     wf_field_list fields = {0};
@@ -179,14 +236,8 @@ static void add_changed(cJSON *report, wf_job *job, wf_source *src, const char *
     int64_t *times = NULL;
     size_t ntimes = 0;
     char *raw = NULL, meta_name[128];
-    long long delivered_with_checksum = 0;
-    sqlite3_stmt *st = NULL;
+    long delivered_with_checksum = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM submissions WHERE state = 'delivered' AND content_checksum IS NOT NULL",
-                           -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        delivered_with_checksum = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
     if (!src) {
         snprintf(cs.errmsg, sizeof cs.errmsg, "unknown: %s", db_error);
         goto done;
@@ -212,12 +263,6 @@ static void add_changed(cJSON *report, wf_job *job, wf_source *src, const char *
     cs.fields = &fields;
     cs.mapping = &mapping;
 
-    if (sqlite3_prepare_v2(db, "SELECT key, source_time_us FROM submissions WHERE state = 'delivered' "
-                               "AND content_checksum IS NOT NULL ORDER BY source_time_us DESC LIMIT ?1", -1, &st, NULL) != SQLITE_OK) {
-        snprintf(cs.errmsg, sizeof cs.errmsg, "tracker: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_int(st, 1, CHANGED_SCAN_LIMIT);
     cs.keys = calloc(CHANGED_SCAN_LIMIT, sizeof *cs.keys);
     cs.matched = calloc(CHANGED_SCAN_LIMIT, sizeof *cs.matched);
     times = calloc(CHANGED_SCAN_LIMIT, sizeof *times);
@@ -225,20 +270,34 @@ static void add_changed(cJSON *report, wf_job *job, wf_source *src, const char *
         snprintf(cs.errmsg, sizeof cs.errmsg, "out of memory");
         goto done;
     }
-    while (sqlite3_step(st) == SQLITE_ROW && cs.nkeys < CHANGED_SCAN_LIMIT) {
-        snprintf(cs.keys[cs.nkeys], sizeof cs.keys[cs.nkeys], "%s", (const char *)sqlite3_column_text(st, 0));
-        times[cs.nkeys++] = sqlite3_column_int64(st, 1);
+    if (wf_tracker_newest_delivered(job->tracker, CHANGED_SCAN_LIMIT, cs.keys, times, &cs.nkeys,
+                                    &delivered_with_checksum) != WF_OK) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "%s", wf_tracker_errmsg(job->tracker));
+        goto done;
     }
     qsort(cs.keys, cs.nkeys, sizeof *cs.keys, cmp_key);
     qsort(times, cs.nkeys, sizeof *times, cmp_time);
     for (size_t i = 0; i < cs.nkeys; i++)
         if (ntimes == 0 || times[ntimes - 1] != times[i]) times[ntimes++] = times[i];
     char err[1024];
+    /* Each scanned row is looked up in the tracker: one read for all of
+     * them rather than a round trip each to a PostgreSQL tracker. */
+    if (ntimes > 0 && wf_tracker_prefetch(job->tracker, times[0], times[ntimes - 1]) != WF_OK) {
+        snprintf(cs.errmsg, sizeof cs.errmsg, "%s", wf_tracker_errmsg(job->tracker));
+        goto done;
+    }
     if (wf_source_stream_times(src, times, ntimes, on_scanned_row, &cs, err, sizeof err) != WF_OK && cs.err == WF_OK)
         snprintf(cs.errmsg, sizeof cs.errmsg, "%s", err);
 
 done:
-    sqlite3_finalize(st);
+    if (!cs.keys) {
+        /* Not read above: the figure that says whether the scan covers
+         * every delivered row still comes from the tracker. */
+        char one[1][65];
+        int64_t one_time[1];
+        size_t none = 0;
+        wf_tracker_newest_delivered(job->tracker, 0, one, one_time, &none, &delivered_with_checksum);
+    }
     long not_found = 0;
     for (size_t i = 0; cs.matched && i < cs.nkeys; i++) not_found += !cs.matched[i];
     add_int(info, "checked", cs.checked);
@@ -262,23 +321,24 @@ done:
 
 /* ---- the report ------------------------------------------------------- */
 
-static void add_cursor(cJSON *report, sqlite3 *db)
+static void add_cursor(cJSON *report, wf_tracker *t)
 {
     cJSON *cursor = cJSON_AddObjectToObject(report, "cursor");
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT source_time, source_time_us FROM submissions ORDER BY source_time_us DESC LIMIT 1",
-                           -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    char *source_time = NULL;
+    int64_t us = 0;
+    bool found = false;
+    if (wf_tracker_newest(t, &source_time, &us, &found) == WF_OK && found) {
         char iso[48];
-        wf_format_time_us(sqlite3_column_int64(st, 1), iso, sizeof iso);
-        cJSON_AddStringToObject(cursor, "source_time", (const char *)sqlite3_column_text(st, 0));
-        add_int(cursor, "source_time_us", (long long)sqlite3_column_int64(st, 1));
+        wf_format_time_us(us, iso, sizeof iso);
+        cJSON_AddStringToObject(cursor, "source_time", source_time);
+        add_int(cursor, "source_time_us", (long long)us);
         cJSON_AddStringToObject(cursor, "utc", iso);
     } else {
         cJSON_AddNullToObject(cursor, "source_time");
         cJSON_AddNullToObject(cursor, "source_time_us");
         cJSON_AddNullToObject(cursor, "utc");
     }
-    sqlite3_finalize(st);
+    free(source_time);
 }
 
 /* How the tracker began: new (JSM held nothing), rebuilt from JSM, or
@@ -315,35 +375,17 @@ static void add_backlog(cJSON *report, wf_job *job, wf_source *src, const char *
 
 static cJSON *build_report(wf_job *job, wf_source *src, const char *db_error, int nruns)
 {
-    sqlite3 *db = wf_tracker_db(job->tracker);
     cJSON *report = cJSON_CreateObject();
     cJSON *counts = cJSON_AddObjectToObject(report, "counts");
-    long long by_state[NSTATES] = {0};
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT state, count(*) FROM submissions GROUP BY state", -1, &st, NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *state = (const char *)sqlite3_column_text(st, 0);
-            for (size_t i = 0; state && i < NSTATES; i++)
-                if (strcmp(state, states[i]) == 0) by_state[i] = sqlite3_column_int64(st, 1);
-        }
-    }
-    sqlite3_finalize(st);
-    for (size_t i = 0; i < NSTATES; i++) add_int(counts, states[i], by_state[i]);
-    add_cursor(report, db);
+    long by_state[WF_TRACKER_NSTATES] = {0};
+    wf_tracker_count_states(job->tracker, by_state);
+    for (size_t i = 0; i < WF_TRACKER_NSTATES; i++) add_int(counts, wf_tracker_states[i], by_state[i]);
+    add_cursor(report, job->tracker);
     add_tracker_origin(report, job->tracker);
     add_backlog(report, job, src, db_error);
-    cJSON_AddItemToObject(report, "runs", query_rows(db,
-        "SELECT id, command, started_at, finished_at, exit_code, seen, created, adopted, delivered, failed, parked, "
-        "attachments_uploaded, attachments_failed, retries, http_429, manual_fixes, duration_ms, error, "
-        "http_requests, round(http_requests * 1000.0 / max(duration_ms, 1), 1) AS requests_per_second, "
-        "peak_in_flight, garbled, lookups, lookup_calls "
-        "FROM runs ORDER BY id DESC LIMIT ?1", nruns));
-    cJSON_AddItemToObject(report, "problems", query_rows(db,
-        "SELECT key, source_id, source_time, state, attempts, error_class, last_error, jsm_key, updated_at "
-        "FROM submissions WHERE state IN ('failed', 'parked') ORDER BY state DESC, updated_at_us LIMIT ?1", LIST_LIMIT));
-    cJSON_AddItemToObject(report, "manual_fixes", query_rows(db,
-        "SELECT id, key, jsm_key, field_id, value, message, created_at FROM manual_fixes "
-        "WHERE resolved_at IS NULL ORDER BY id LIMIT ?1", LIST_LIMIT));
+    cJSON_AddItemToObject(report, "runs", runs_json(job->tracker, nruns));
+    cJSON_AddItemToObject(report, "problems", problems_json(job->tracker, LIST_LIMIT));
+    cJSON_AddItemToObject(report, "manual_fixes", fixes_json(job->tracker, LIST_LIMIT));
     add_changed(report, job, src, db_error);
     return report;
 }

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,89 +12,42 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const metric_states[] = {"pending", "creating", "created", "attaching", "delivered", "failed", "parked"};
-#define NSTATES (sizeof metric_states / sizeof *metric_states)
+#define NSTATES WF_TRACKER_NSTATES
 
 /* The tracker figures the file needs, read before the file is opened so a
  * tracker error never leaves a half-written temporary file behind. */
 typedef struct {
-    int64_t by_state[NSTATES];
-    int64_t failed_total, parked_total, http_429_total, http_requests_total, garbled_total;
-    int64_t last_success_s;   /* 0: never */
+    long by_state[NSTATES];
+    wf_tracker_totals totals;
 } tracker_figures;
-
-/* Runs sql (no parameters) and stores its first row's columns, read as
- * integers, into out[0..n). A query that returns no row leaves out as is. */
-static int query_ints(sqlite3 *db, const char *sql, int64_t *out, int n)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        for (int i = 0; i < n; i++) out[i] = sqlite3_column_int64(st, i);
-        rc = SQLITE_DONE;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
 
 static wf_err read_figures(wf_tracker *t, tracker_figures *f, char *errbuf, size_t errlen)
 {
-    sqlite3 *db = wf_tracker_db(t);
-    sqlite3_stmt *st = NULL;
     memset(f, 0, sizeof *f);
-    int rc = sqlite3_prepare_v2(db, "SELECT state, count(*) FROM submissions GROUP BY state", -1, &st, NULL);
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) break;
-        const char *state = (const char *)sqlite3_column_text(st, 0);
-        for (size_t i = 0; state && i < NSTATES; i++)
-            if (strcmp(state, metric_states[i]) == 0) f->by_state[i] = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    int64_t sums[5] = {0, 0, 0, 0, 0};
-    if (rc == SQLITE_DONE)
-        rc = query_ints(db, "SELECT coalesce(sum(failed), 0), coalesce(sum(parked), 0), coalesce(sum(http_429), 0), "
-                            "coalesce(sum(http_requests), 0), coalesce(sum(garbled), 0) FROM runs", sums, 5);
-    /* Only the delivery loop's runs count as "the job succeeded": a
-     * successful `status` or `check` says nothing about delivery. The run
-     * being reported is finished already, so a success of its own is the
-     * newest; the value is the tracker's either way, so that it stays the
-     * same, to the second, across the failed runs that follow. */
-    if (rc == SQLITE_DONE)
-        rc = query_ints(db, "SELECT coalesce(CAST(strftime('%s', finished_at) AS INTEGER), 0) FROM runs "
-                            "WHERE exit_code = 0 AND finished_at IS NOT NULL AND command IN ('sync', 'replay') "
-                            "ORDER BY id DESC LIMIT 1", &f->last_success_s, 1);
-    if (rc != SQLITE_DONE) {
-        snprintf(errbuf, errlen, "tracker %s: reading the figures for SYNC_METRICS_FILE failed: %s",
-                 wf_tracker_path(t), sqlite3_errmsg(db));
-        return WF_ERR_TRACKER;
-    }
-    f->failed_total = sums[0];
-    f->parked_total = sums[1];
-    f->http_429_total = sums[2];
-    f->http_requests_total = sums[3];
-    f->garbled_total = sums[4];
-    return WF_OK;
+    wf_err err = wf_tracker_count_states(t, f->by_state);
+    /* The value is the tracker's, so that it stays the same, to the
+     * second, across the failed runs that follow a success. */
+    if (err == WF_OK) err = wf_tracker_run_totals(t, &f->totals);
+    if (err != WF_OK)
+        snprintf(errbuf, errlen, "%s (while reading the figures for SYNC_METRICS_FILE)", wf_tracker_errmsg(t));
+    return err;
 }
 
 wf_err wf_backlog_count(wf_tracker *t, wf_source *src, wf_backlog *out, char *errbuf, size_t errlen)
 {
     out->new_rows = out->total = -1;
     out->open_rows = 0;
-    sqlite3 *db = wf_tracker_db(t);
-    int64_t open = 0;
-    int rc = query_ints(db, "SELECT count(*) FROM submissions "
-                            "WHERE state IN ('pending', 'creating', 'created', 'attaching', 'failed')", &open, 1);
-    if (rc != SQLITE_DONE) {
-        snprintf(errbuf, errlen, "tracker %s: counting open rows failed: %s", wf_tracker_path(t), sqlite3_errmsg(db));
-        return WF_ERR_TRACKER;
+    long open = 0;
+    wf_err err = wf_tracker_count_open(t, &open);
+    if (err != WF_OK) {
+        snprintf(errbuf, errlen, "%s", wf_tracker_errmsg(t));
+        return err;
     }
-    out->open_rows = (long)open;
+    out->open_rows = open;
     if (!src) return WF_OK;
     int64_t cursor = 0;
     bool has_cursor = false;
-    wf_err err = wf_tracker_cursor(t, &cursor, &has_cursor);
+    err = wf_tracker_cursor(t, &cursor, &has_cursor);
     if (err != WF_OK) {
         snprintf(errbuf, errlen, "%s", wf_tracker_errmsg(t));
         return err;
@@ -129,7 +81,7 @@ static void render(FILE *fp, const tracker_figures *f, const wf_run_stats *stats
     fprintf(fp, "wf2jsm_last_run_timestamp_seconds %.3f\n", now_s);
     family(fp, "wf2jsm_last_success_timestamp_seconds", "gauge",
            "Unix time at which the last sync run that exited 0 finished (0: never).");
-    fprintf(fp, "wf2jsm_last_success_timestamp_seconds %lld\n", (long long)f->last_success_s);
+    fprintf(fp, "wf2jsm_last_success_timestamp_seconds %lld\n", (long long)f->totals.last_success_s);
     family(fp, "wf2jsm_run_duration_seconds", "gauge", "Wall time of the last sync run.");
     fprintf(fp, "wf2jsm_run_duration_seconds %.3f\n", (double)stats->duration_ms / 1000.0);
     family(fp, "wf2jsm_last_run_exit_code", "gauge", "Exit status of the last sync run (see wf2jsm(1)).");
@@ -139,20 +91,20 @@ static void render(FILE *fp, const tracker_figures *f, const wf_run_stats *stats
     if (backlog >= 0) fprintf(fp, "wf2jsm_backlog %ld\n", backlog);
     family(fp, "wf2jsm_submissions", "gauge", "Tracked submissions by delivery state.");
     for (size_t i = 0; i < NSTATES; i++)
-        fprintf(fp, "wf2jsm_submissions{state=\"%s\"} %lld\n", metric_states[i], (long long)f->by_state[i]);
+        fprintf(fp, "wf2jsm_submissions{state=\"%s\"} %lld\n", wf_tracker_states[i], (long long)f->by_state[i]);
     family(fp, "wf2jsm_delivered_total", "counter", "Submissions delivered to JSM (request and attachments).");
     fprintf(fp, "wf2jsm_delivered_total %lld\n", (long long)f->by_state[4]);
     family(fp, "wf2jsm_failed_total", "counter", "Failed delivery attempts, summed over all runs.");
-    fprintf(fp, "wf2jsm_failed_total %lld\n", (long long)f->failed_total);
+    fprintf(fp, "wf2jsm_failed_total %lld\n", (long long)f->totals.failed);
     family(fp, "wf2jsm_parked_total", "counter", "Submissions parked for a human, summed over all runs.");
-    fprintf(fp, "wf2jsm_parked_total %lld\n", (long long)f->parked_total);
+    fprintf(fp, "wf2jsm_parked_total %lld\n", (long long)f->totals.parked);
     family(fp, "wf2jsm_http_429_total", "counter", "HTTP 429 replies from Jira, summed over all runs.");
-    fprintf(fp, "wf2jsm_http_429_total %lld\n", (long long)f->http_429_total);
+    fprintf(fp, "wf2jsm_http_429_total %lld\n", (long long)f->totals.http_429);
     family(fp, "wf2jsm_http_requests_total", "counter", "HTTP requests sent to Jira (every try), summed over all runs.");
-    fprintf(fp, "wf2jsm_http_requests_total %lld\n", (long long)f->http_requests_total);
+    fprintf(fp, "wf2jsm_http_requests_total %lld\n", (long long)f->totals.http_requests);
     family(fp, "wf2jsm_garbled_answers_total", "counter",
            "Answers from Jira whose status or body could not be used, summed over all runs.");
-    fprintf(fp, "wf2jsm_garbled_answers_total %lld\n", (long long)f->garbled_total);
+    fprintf(fp, "wf2jsm_garbled_answers_total %lld\n", (long long)f->totals.garbled);
     family(fp, "wf2jsm_run_requests_per_second", "gauge", "HTTP requests per second of the last sync run.");
     fprintf(fp, "wf2jsm_run_requests_per_second %.2f\n",
             stats->duration_ms > 0 ? (double)stats->http_requests * 1000.0 / (double)stats->duration_ms : 0.0);

@@ -120,6 +120,8 @@ stop:
     return WF_ROW_STOP;
 }
 
+#define WF_PREFETCH_MAX 5000
+
 wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
 {
     batch_state bs = {.run = run};
@@ -148,6 +150,15 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
      * so the limit makes room for all of them plus a full batch. */
     rc = wf_tracker_count_between(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us, &known);
     if (rc != WF_OK) {
+        set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
+        goto deliver;
+    }
+    /* The window's known rows in one read rather than one per row: a
+     * PostgreSQL tracker is a round trip away. Bounded, so that a long
+     * catch-up window does not hold the whole tracker in memory. Any write
+     * (the pipeline's) drops the copy, so it never answers stale. */
+    if (known <= WF_PREFETCH_MAX &&
+        (rc = wf_tracker_prefetch(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us)) != WF_OK) {
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
         goto deliver;
     }

@@ -1,30 +1,23 @@
-/* tracker.c: SQLite-backed delivery state, runs and manual fixes. */
+/* tracker.c: the tracker interface: picks the backend, and says once, for
+ * both, which statement each step of the delivery protocol runs and how its
+ * rows become structs. */
 #define _POSIX_C_SOURCE 200809L
 #include "tracker.h"
+#include "tracker_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-extern const char *const wf_migrations[];
-extern const size_t wf_migrations_count;
-
-struct wf_tracker {
-    sqlite3 *db;
-    sqlite3_stmt *get_stmt;   /* prepared once: every row of a tick is looked up */
-    char *path;
-    char errmsg[512];
-};
-
-#define NOW_TEXT "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+const char *const wf_tracker_states[WF_TRACKER_NSTATES] = {
+    "pending", "creating", "created", "attaching", "delivered", "failed", "parked"};
 
 int64_t wf_now_us(void)
 {
@@ -34,172 +27,153 @@ int64_t wf_now_us(void)
 }
 
 const char *wf_tracker_errmsg(const wf_tracker *t) { return t->errmsg; }
-const char *wf_tracker_path(const wf_tracker *t) { return t->path; }
-struct sqlite3 *wf_tracker_db(wf_tracker *t) { return t->db; }
+const char *wf_tracker_path(const wf_tracker *t) { return t->name ? t->name : ""; }
+const char *wf_tracker_kind(const wf_tracker *t) { return t->be->kind; }
 
-/* Turns SQLite's result into an operator's sentence naming the file. */
-static wf_err fail(wf_tracker *t, int rc, const char *doing)
+bool wf_tracker_target_is_pg(const char *target)
 {
-    const char *hint = "";
-    int primary = rc & 0xff;
-    if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN || primary == SQLITE_PERM)
-        hint = " (make the file and its directory writable by this user, or point SYNC_TRACKER_DB elsewhere)";
-    else if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-        hint = " (another process holds the tracker locked; stop it, or wait and rerun)";
-    else if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
-        hint = " (restore it from tracker/backups/)";
-    snprintf(t->errmsg, sizeof t->errmsg, "tracker %s: %s failed: %s%s", t->path, doing,
-             t->db ? sqlite3_errmsg(t->db) : sqlite3_errstr(rc), hint);
-    return WF_ERR_TRACKER;
-}
-
-static int make_parent_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy) return -1;
-    char *dir = dirname(copy);
-    int rc = (mkdir(dir, 0700) == 0 || errno == EEXIST) ? 0 : -1;
-    free(copy);
-    return rc;
-}
-
-static wf_err exec_sql(wf_tracker *t, const char *sql, const char *doing)
-{
-    int rc = sqlite3_exec(t->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? WF_OK : fail(t, rc, doing);
-}
-
-static wf_err migrate(wf_tracker *t)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(t->db, "PRAGMA user_version", -1, &st, NULL);
-    if (rc != SQLITE_OK) return fail(t, rc, "reading the schema version");
-    rc = sqlite3_step(st);
-    long version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    if (version < 0) return fail(t, rc, "reading the schema version");
-    if ((size_t)version > wf_migrations_count) {
-        snprintf(t->errmsg, sizeof t->errmsg,
-                 "tracker %s has schema version %ld, newer than this wf2jsm knows (%zu): upgrade wf2jsm",
-                 t->path, version, wf_migrations_count);
-        return WF_ERR_TRACKER;
-    }
-    for (size_t v = (size_t)version; v < wf_migrations_count; v++) {
-        char setv[64];
-        snprintf(setv, sizeof setv, "PRAGMA user_version = %zu", v + 1);
-        wf_err err;
-        /* A migration and its version bump commit together or not at all. */
-        if ((err = exec_sql(t, "BEGIN IMMEDIATE", "starting a migration")) != WF_OK) return err;
-        if ((err = exec_sql(t, wf_migrations[v], "migrating the schema")) != WF_OK ||
-            (err = exec_sql(t, setv, "setting the schema version")) != WF_OK) {
-            sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
-            return err;
-        }
-        if ((err = exec_sql(t, "COMMIT", "committing a migration")) != WF_OK) return err;
-    }
-    return WF_OK;
+    return target && (strncasecmp(target, "postgresql://", 13) == 0 || strncasecmp(target, "postgres://", 11) == 0);
 }
 
 wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t errlen)
 {
     *out = NULL;
     wf_tracker *t = calloc(1, sizeof *t);
-    if (!t || !(t->path = strdup(path))) {
-        free(t);
-        return WF_ERR_NOMEM;
+    if (!t) return WF_ERR_NOMEM;
+    t->be = wf_tracker_target_is_pg(path) ? &wf_tracker_pg_backend : &wf_tracker_sqlite_backend;
+    wf_err err = t->be->open(t, path);
+    if (err != WF_OK) {
+        snprintf(errbuf, errlen, "%s", t->errmsg[0] ? t->errmsg : wf_strerror(err));
+        wf_tracker_close(t);
+        return err;
     }
-    wf_err err = WF_ERR_TRACKER;
-    if (make_parent_dir(path) != 0) {
-        snprintf(t->errmsg, sizeof t->errmsg, "tracker %s: cannot create its directory: %s", path, strerror(errno));
-        goto fail;
-    }
-    /* Create the file ourselves so that it is owner-only from the first
-     * byte; SQLite gives its -wal and -shm files the same mode. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(t->errmsg, sizeof t->errmsg,
-                 "tracker %s cannot be opened for writing: %s (make it writable by this user, or set SYNC_TRACKER_DB)",
-                 path, strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    int rc = sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) { err = fail(t, rc, "opening"); goto fail; }
-    sqlite3_busy_timeout(t->db, 5000);
-    /* Checkpointing on close would fsync the database on every tick, even
-     * one that wrote nothing; SQLite's auto-checkpoint during writes keeps
-     * the WAL short instead. */
-    sqlite3_db_config(t->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-    sqlite3_extended_result_codes(t->db, 1);
-    if ((err = exec_sql(t, "PRAGMA journal_mode=WAL", "switching to WAL mode")) != WF_OK) goto fail;
-    /* FULL: a delivered row must survive a reboot, not only a crash. */
-    /* The next process to open the tracker rebuilds the WAL index from the
-     * whole WAL file, so the WAL is kept short: a tick writes a few pages,
-     * and a checkpoint every 32 pages bounds what a tick start must read. */
-    if ((err = exec_sql(t, "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=32", "setting pragmas")) != WF_OK) goto fail;
-    if ((err = migrate(t)) != WF_OK) goto fail;
     *out = t;
     return WF_OK;
-fail:
-    snprintf(errbuf, errlen, "%s", t->errmsg);
-    wf_tracker_close(t);
-    return err;
 }
+
+static void drop_cache(wf_tracker *t);
 
 void wf_tracker_close(wf_tracker *t)
 {
     if (!t) return;
-    sqlite3_finalize(t->get_stmt);
-    sqlite3_close(t->db);
-    free(t->path);
+    drop_cache(t);
+    t->be->close(t);
+    free(t->name);
     free(t);
 }
 
-int wf_tracker_bind(sqlite3_stmt *st, const char *types, va_list ap)
+/* ---- running statements ------------------------------------------------ */
+
+/* Converts types ('t' text or NULL, 'i' int64_t, 'b' int) and the variadic
+ * values into the backend's argument array. Returns their number, or -1
+ * for more than WF_SQL_MAX_ARGS (a programming error, failed loudly by the
+ * callers rather than bound short). */
+static int collect_args(wf_sql_arg *args, const char *types, va_list ap)
 {
-    for (int i = 0; types[i]; i++) {
-        int rc;
-        switch (types[i]) {
-        case 't': {
-            const char *s = va_arg(ap, const char *);
-            rc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i + 1);
-            break;
+    int n = 0;
+    if (strlen(types) > WF_SQL_MAX_ARGS) return -1;
+    for (; types[n] && n < WF_SQL_MAX_ARGS; n++) {
+        args[n].type = types[n] == 't' ? 't' : 'i';
+        args[n].text = NULL;
+        args[n].num = 0;
+        switch (types[n]) {
+        case 't': args[n].text = va_arg(ap, const char *); break;
+        case 'i': args[n].num = va_arg(ap, int64_t); break;
+        default: args[n].num = va_arg(ap, int); break;
         }
-        case 'i': rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t)); break;
-        case 'b': rc = sqlite3_bind_int(st, i + 1, va_arg(ap, int)); break;
-        default: rc = SQLITE_MISUSE;
-        }
-        if (rc != SQLITE_OK) return rc;
     }
-    return SQLITE_OK;
+    return n;
 }
 
-/* Prepares sql and binds its arguments (see wf_tracker_bind). */
-static int prepare_bind(wf_tracker *t, sqlite3_stmt **st, const char *sql, const char *types, va_list ap)
+static wf_err too_many_args(wf_tracker *t, const char *doing)
 {
-    int rc = sqlite3_prepare_v2(t->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? wf_tracker_bind(*st, types, ap) : rc;
+    snprintf(t->errmsg, sizeof t->errmsg, "tracker %s: %s failed: internal error: more than %d parameters",
+             t->name, doing, WF_SQL_MAX_ARGS);
+    return WF_ERR_TRACKER;
 }
 
-/* Runs one write statement in autocommit mode: each step of the delivery
- * protocol is its own durable transaction. */
-static wf_err write_stmt(wf_tracker *t, const char *doing, const char *sql, const char *types, ...)
+/* Statements that change nothing: everything else drops the prefetched rows. */
+static bool is_read(wf_sql id)
 {
-    sqlite3_stmt *st = NULL;
+    switch (id) {
+    case WF_SQL_GET: case WF_SQL_CURSOR: case WF_SQL_COUNT_BETWEEN: case WF_SQL_RETRY_TIMES: case WF_SQL_META_GET:
+    case WF_SQL_SELECT_BY_STATE: case WF_SQL_SELECT_BY_CREATED_RUN: case WF_SQL_SELECT_DELIVERED_BETWEEN:
+    case WF_SQL_SELECT_FAILED_WITH_TICKET: case WF_SQL_SELECT_WITH_TICKET: case WF_SQL_SELECT_KEY_PREFIX:
+    case WF_SQL_SELECT_SOURCE_ID: case WF_SQL_FIX_IS_OPEN: case WF_SQL_RUN_EXISTS: case WF_SQL_STATE_COUNTS:
+    case WF_SQL_NEWEST: case WF_SQL_RECENT_RUNS: case WF_SQL_PROBLEMS: case WF_SQL_OPEN_FIXES:
+    case WF_SQL_DELIVERED_WITH_CHECKSUM: case WF_SQL_NEWEST_DELIVERED: case WF_SQL_FIX_FIELDS:
+    case WF_SQL_RUN_TOTALS: case WF_SQL_LAST_SUCCESS: case WF_SQL_OPEN_COUNT: case WF_SQL_WINDOW_ROWS:
+    case WF_SQL_RELAXED_DURABILITY: case WF_SQL_FULL_DURABILITY: case WF_SQL_CUSTOMER_GET:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Runs statement id with the arguments types describes; rows go to on_row. */
+static wf_err run(wf_tracker *t, wf_sql id, const char *doing, wf_sql_row_fn on_row, void *ctx, long *changes,
+                  const char *types, ...)
+{
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
     va_list ap;
     va_start(ap, types);
-    int rc = prepare_bind(t, &st, sql, types, ap);
+    int n = collect_args(args, types, ap);
     va_end(ap);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? WF_OK : fail(t, rc, doing);
+    if (n < 0) return too_many_args(t, doing);
+    if (changes) *changes = 0;
+    if (!t->be->sql[id]) return WF_OK;   /* a statement this backend does not need */
+    if (!is_read(id)) drop_cache(t);
+    return t->be->run(t, id, doing, args, n, on_row, ctx, changes);
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+static const char *col_text(wf_tracker *t, const wf_sql_cols *c, int i) { return t->be->col_text(c, i); }
+static int64_t col_int(wf_tracker *t, const wf_sql_cols *c, int i) { return t->be->col_int(c, i); }
+
+static char *col_dup(wf_tracker *t, const wf_sql_cols *c, int i)
 {
-    const unsigned char *s = sqlite3_column_text(st, i);
-    return s ? strdup((const char *)s) : NULL;
+    const char *s = col_text(t, c, i);
+    return s ? strdup(s) : NULL;
 }
+
+/* Callback context for one-row, one-value reads. */
+typedef struct {
+    wf_tracker *t;
+    int64_t value;
+    bool found, is_null;
+    char *text;
+} one_value;
+
+static wf_err on_int(const wf_sql_cols *c, void *ctx)
+{
+    one_value *v = ctx;
+    v->found = true;
+    v->is_null = v->t->be->col_null(c, 0);
+    v->value = col_int(v->t, c, 0);
+    return WF_OK;
+}
+
+static wf_err on_text(const wf_sql_cols *c, void *ctx)
+{
+    one_value *v = ctx;
+    v->found = true;
+    const char *s = col_text(v->t, c, 0);
+    if (s && !(v->text = strdup(s))) return WF_ERR_NOMEM;
+    return WF_OK;
+}
+
+/* Makes room for one more item in items (n used of *cap, each size bytes),
+ * doubling its capacity. Returns the array to use from now on, or NULL when
+ * memory ran out (items is then left as it was, still the caller's). */
+static void *grow(void *items, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) return items;
+    size_t more = *cap ? *cap * 2 : 16;
+    void *grown = realloc(items, more * size);
+    if (grown) *cap = more;
+    return grown;
+}
+
+/* ---- rows ----------------------------------------------------------------- */
 
 void wf_tracker_row_free(wf_tracker_row *row)
 {
@@ -212,288 +186,702 @@ void wf_tracker_row_free(wf_tracker_row *row)
     free(row->last_error);
     free(row->content_checksum);
     free(row->delivered_at);
+    free(row->updated_at);
     memset(row, 0, sizeof *row);
 }
 
-void wf_tracker_row_read(sqlite3_stmt *st, wf_tracker_row *row)
+void wf_tracker_rows_free(wf_tracker_row *rows, size_t n)
+{
+    if (!rows) return;
+    for (size_t i = 0; i < n; i++) wf_tracker_row_free(&rows[i]);
+    free(rows);
+}
+
+/* Fills row from a result of WF_ROW_COLUMNS (see tracker_backend.h's
+ * statements). The strings are copies; a failed copy is WF_ERR_NOMEM. */
+static wf_err read_row(wf_tracker *t, const wf_sql_cols *c, wf_tracker_row *row)
 {
     memset(row, 0, sizeof *row);
-    snprintf(row->key, sizeof row->key, "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(row->state, sizeof row->state, "%s", (const char *)sqlite3_column_text(st, 1));
-    row->source_id = col_dup(st, 2);
-    row->source_time = col_dup(st, 3);
-    row->source_time_us = sqlite3_column_int64(st, 4);
-    row->may_exist = sqlite3_column_int(st, 5) != 0;
-    row->jsm_key = col_dup(st, 6);
-    row->jsm_issue_id = col_dup(st, 7);
-    row->attempts = sqlite3_column_int(st, 8);
-    row->last_run = (long)sqlite3_column_int64(st, 9);
-    row->created_run = (long)sqlite3_column_int64(st, 10);
-    row->updated_at_us = sqlite3_column_int64(st, 11);
-    row->error_class = col_dup(st, 12);
-    row->last_error = col_dup(st, 13);
-    row->content_checksum = col_dup(st, 14);
-    row->delivered_at = col_dup(st, 15);
+    snprintf(row->key, sizeof row->key, "%s", col_text(t, c, 0) ? col_text(t, c, 0) : "");
+    snprintf(row->state, sizeof row->state, "%s", col_text(t, c, 1) ? col_text(t, c, 1) : "");
+    row->source_id = col_dup(t, c, 2);
+    row->source_time = col_dup(t, c, 3);
+    row->source_time_us = col_int(t, c, 4);
+    row->may_exist = col_int(t, c, 5) != 0;
+    row->jsm_key = col_dup(t, c, 6);
+    row->jsm_issue_id = col_dup(t, c, 7);
+    row->attempts = (int)col_int(t, c, 8);
+    row->last_run = (long)col_int(t, c, 9);
+    row->created_run = (long)col_int(t, c, 10);
+    row->updated_at_us = col_int(t, c, 11);
+    row->error_class = col_dup(t, c, 12);
+    row->last_error = col_dup(t, c, 13);
+    row->content_checksum = col_dup(t, c, 14);
+    row->delivered_at = col_dup(t, c, 15);
+    row->updated_at = col_dup(t, c, 16);
+    if (!row->source_id || !row->source_time || !row->updated_at) {
+        wf_tracker_row_free(row);
+        return WF_ERR_NOMEM;
+    }
+    return WF_OK;
+}
+
+typedef struct {
+    wf_tracker *t;
+    wf_tracker_row *rows;
+    size_t n, cap;
+} row_list;
+
+static wf_err on_row_list(const wf_sql_cols *c, void *ctx)
+{
+    row_list *l = ctx;
+    void *grown = grow(l->rows, &l->cap, l->n, sizeof *l->rows);
+    if (!grown) return WF_ERR_NOMEM;
+    l->rows = grown;
+    wf_err err = read_row(l->t, c, &l->rows[l->n]);
+    if (err == WF_OK) l->n++;
+    return err;
+}
+
+wf_err wf_tracker_sql_select(wf_tracker *t, wf_sql id, const char *doing, wf_tracker_row **rows, size_t *n,
+                               const char *types, ...)
+{
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
+    va_list ap;
+    va_start(ap, types);
+    int nargs = collect_args(args, types, ap);
+    va_end(ap);
+    if (nargs < 0) return too_many_args(t, doing);
+    row_list l = {.t = t};
+    wf_err err = t->be->run(t, id, doing, args, nargs, on_row_list, &l, NULL);
+    if (err != WF_OK) {
+        if (err == WF_ERR_NOMEM) snprintf(t->errmsg, sizeof t->errmsg, "out of memory %s", doing);
+        wf_tracker_rows_free(l.rows, l.n);
+        *rows = NULL;
+        *n = 0;
+        return err;
+    }
+    *rows = l.rows;
+    *n = l.n;
+    return WF_OK;
+}
+
+wf_err wf_tracker_sql_write(wf_tracker *t, wf_sql id, const char *doing, long *changes, const char *types, ...)
+{
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
+    va_list ap;
+    va_start(ap, types);
+    int nargs = collect_args(args, types, ap);
+    va_end(ap);
+    if (nargs < 0) return too_many_args(t, doing);
+    if (changes) *changes = 0;
+    if (!t->be->sql[id]) return WF_OK;
+    if (!is_read(id)) drop_cache(t);
+    return t->be->run(t, id, doing, args, nargs, NULL, NULL, changes);
+}
+
+wf_err wf_tracker_sql_exists(wf_tracker *t, wf_sql id, const char *doing, bool *found, const char *types, ...)
+{
+    wf_sql_arg args[WF_SQL_MAX_ARGS];
+    va_list ap;
+    va_start(ap, types);
+    int nargs = collect_args(args, types, ap);
+    va_end(ap);
+    if (nargs < 0) return too_many_args(t, doing);
+    one_value v = {.t = t};
+    wf_err err = t->be->run(t, id, doing, args, nargs, on_int, &v, NULL);
+    *found = err == WF_OK && v.found;
+    return err;
+}
+
+/* ---- the delivery protocol -------------------------------------------- */
+
+typedef struct {
+    wf_tracker *t;
+    wf_tracker_row *row;
+    bool found;
+} get_ctx;
+
+static wf_err on_get(const wf_sql_cols *c, void *ctx)
+{
+    get_ctx *g = ctx;
+    if (g->found) return WF_OK;
+    wf_err err = read_row(g->t, c, g->row);
+    g->found = err == WF_OK;
+    return err;
+}
+
+static void drop_cache(wf_tracker *t)
+{
+    wf_tracker_rows_free(t->cache, t->ncache);
+    t->cache = NULL;
+    t->ncache = 0;
+}
+
+static int cmp_row_key(const void *a, const void *b)
+{
+    return strcmp(((const wf_tracker_row *)a)->key, ((const wf_tracker_row *)b)->key);
+}
+
+wf_err wf_tracker_prefetch(wf_tracker *t, int64_t from_us, int64_t to_us)
+{
+    drop_cache(t);
+    wf_err err = wf_tracker_sql_select(t, WF_SQL_WINDOW_ROWS, "reading the window's rows", &t->cache, &t->ncache,
+                                       "ii", from_us, to_us);
+    if (err == WF_OK && t->ncache > 1) qsort(t->cache, t->ncache, sizeof *t->cache, cmp_row_key);
+    return err;
+}
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    char *copy = s ? strdup(s) : NULL;
+    if (s && !copy) *ok = false;
+    return copy;
+}
+
+/* Copies the prefetched row of key into row; false when it is not there
+ * (or a copy failed: the caller then asks the tracker). */
+static bool cached_get(wf_tracker *t, const char *key, wf_tracker_row *row)
+{
+    wf_tracker_row probe;
+    snprintf(probe.key, sizeof probe.key, "%s", key);
+    const wf_tracker_row *hit = t->ncache ? bsearch(&probe, t->cache, t->ncache, sizeof *t->cache, cmp_row_key) : NULL;
+    if (!hit) return false;
+    bool ok = true;
+    *row = *hit;
+    row->source_id = dup_or_null(hit->source_id, &ok);
+    row->source_time = dup_or_null(hit->source_time, &ok);
+    row->jsm_key = dup_or_null(hit->jsm_key, &ok);
+    row->jsm_issue_id = dup_or_null(hit->jsm_issue_id, &ok);
+    row->error_class = dup_or_null(hit->error_class, &ok);
+    row->last_error = dup_or_null(hit->last_error, &ok);
+    row->content_checksum = dup_or_null(hit->content_checksum, &ok);
+    row->delivered_at = dup_or_null(hit->delivered_at, &ok);
+    row->updated_at = dup_or_null(hit->updated_at, &ok);
+    if (!ok) wf_tracker_row_free(row);
+    return ok;
 }
 
 wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool *found)
 {
-    static const char sql[] = "SELECT " WF_TRACKER_ROW_COLUMNS " FROM submissions WHERE key = ?";
-    *found = false;
-    int rc = t->get_stmt ? SQLITE_OK : sqlite3_prepare_v2(t->db, sql, -1, &t->get_stmt, NULL);
-    sqlite3_stmt *st = t->get_stmt;
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        wf_tracker_row_read(st, row);
+    if (cached_get(t, key, row)) {
         *found = true;
-        rc = SQLITE_DONE;
+        return WF_OK;
     }
-    if (st) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-    return rc == SQLITE_DONE ? WF_OK : fail(t, rc, "reading a submission");
+    get_ctx g = {.t = t, .row = row};
+    wf_err err = run(t, WF_SQL_GET, "reading a submission", on_get, &g, NULL, "t", key);
+    *found = err == WF_OK && g.found;
+    if (err != WF_OK && g.found) wf_tracker_row_free(row);
+    return err;
 }
 
 wf_err wf_tracker_record_intent(wf_tracker *t, const char *key, const char *source_id,
                                 const char *source_time, int64_t source_time_us, long run_id)
 {
-    return write_stmt(t, "recording a create intent",
-        "INSERT INTO submissions (key, source_id, source_time, source_time_us, state, may_exist, last_run, "
-        "  first_seen_at, updated_at, updated_at_us) "
-        "VALUES (?1, ?2, ?3, ?4, 'creating', 1, ?5, " NOW_TEXT ", " NOW_TEXT ", ?6) "
-        "ON CONFLICT (key) DO UPDATE SET state = 'creating', may_exist = 1, last_run = ?5, "
-        "  updated_at = " NOW_TEXT ", updated_at_us = ?6",
-        "tttiii", key, source_id, source_time, source_time_us, (int64_t)run_id, wf_now_us());
+    return run(t, WF_SQL_INTENT, "recording a create intent", NULL, NULL, NULL, "tttiii", key, source_id,
+               source_time, source_time_us, (int64_t)run_id, wf_now_us());
 }
 
 wf_err wf_tracker_record_not_sent(wf_tracker *t, const char *key, bool may_exist_before)
 {
-    return write_stmt(t, "recording that nothing was sent",
-        "UPDATE submissions SET state = 'pending', may_exist = ?2, updated_at = " NOW_TEXT ", updated_at_us = ?3 "
-        "WHERE key = ?1",
-        "tbi", key, (int)may_exist_before, wf_now_us());
+    return run(t, WF_SQL_NOT_SENT, "recording that nothing was sent", NULL, NULL, NULL, "tbi", key,
+               (int)may_exist_before, wf_now_us());
 }
 
 wf_err wf_tracker_record_created(wf_tracker *t, const char *key, const char *jsm_key,
                                  const char *jsm_issue_id, long run_id, bool adopted)
 {
-    return write_stmt(t, "recording a created request",
-        "UPDATE submissions SET state = ?4, jsm_key = ?2, jsm_issue_id = ?3, created_run = ?5, last_run = ?5, "
-        "  adopted = ?6, may_exist = 1, updated_at = " NOW_TEXT ", updated_at_us = ?7 WHERE key = ?1",
-        "ttttibi", key, jsm_key, jsm_issue_id, adopted ? "attaching" : "created", (int64_t)run_id,
-        (int)adopted, wf_now_us());
+    return run(t, WF_SQL_CREATED, "recording a created request", NULL, NULL, NULL, "ttttibi", key, jsm_key,
+               jsm_issue_id, adopted ? "attaching" : "created", (int64_t)run_id, (int)adopted, wf_now_us());
 }
 
 wf_err wf_tracker_record_attaching(wf_tracker *t, const char *key)
 {
-    return write_stmt(t, "recording an attach intent",
-        "UPDATE submissions SET state = 'attaching', updated_at = " NOW_TEXT ", updated_at_us = ?2 WHERE key = ?1",
-        "ti", key, wf_now_us());
+    return run(t, WF_SQL_ATTACHING, "recording an attach intent", NULL, NULL, NULL, "ti", key, wf_now_us());
 }
 
 wf_err wf_tracker_record_delivered(wf_tracker *t, const char *key, const char *checksum)
 {
-    return write_stmt(t, "recording a delivery",
-        "UPDATE submissions SET state = 'delivered', content_checksum = ?2, error_class = NULL, last_error = NULL, "
-        "  delivered_at = " NOW_TEXT ", updated_at = " NOW_TEXT ", updated_at_us = ?3 WHERE key = ?1",
-        "tti", key, checksum, wf_now_us());
+    return run(t, WF_SQL_DELIVERED, "recording a delivery", NULL, NULL, NULL, "tti", key, checksum, wf_now_us());
 }
 
 wf_err wf_tracker_record_failure(wf_tracker *t, const char *key, const char *error_class,
                                  const char *message, bool may_exist, bool park)
 {
-    return write_stmt(t, "recording a failure",
-        "UPDATE submissions SET state = ?2, attempts = attempts + 1, error_class = ?3, last_error = ?4, "
-        "  may_exist = CASE WHEN jsm_key IS NULL THEN ?5 ELSE may_exist END, "
-        "  updated_at = " NOW_TEXT ", updated_at_us = ?6 WHERE key = ?1",
-        "ttttbi", key, park ? "parked" : "failed", error_class, message, (int)may_exist, wf_now_us());
+    return run(t, WF_SQL_FAILURE, "recording a failure", NULL, NULL, NULL, "ttttbi", key, park ? "parked" : "failed",
+               error_class, message, (int)may_exist, wf_now_us());
 }
 
 wf_err wf_tracker_add_manual_fix(wf_tracker *t, const char *key, const char *jsm_key,
                                  const char *field_id, const char *value, const char *message)
 {
-    return write_stmt(t, "recording a manual fix",
-        "INSERT INTO manual_fixes (key, jsm_key, field_id, value, message, created_at) "
-        "VALUES (?, ?, ?, ?, ?, " NOW_TEXT ")",
-        "ttttt", key, jsm_key, field_id, value, message);
-}
-
-static wf_err query_int64(wf_tracker *t, const char *doing, int64_t *out, bool *is_null,
-                          const char *sql, const char *types, ...)
-{
-    sqlite3_stmt *st = NULL;
-    va_list ap;
-    va_start(ap, types);
-    int rc = prepare_bind(t, &st, sql, types, ap);
-    va_end(ap);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        if (is_null) *is_null = sqlite3_column_type(st, 0) == SQLITE_NULL;
-        *out = sqlite3_column_int64(st, 0);
-        rc = SQLITE_DONE;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? WF_OK : fail(t, rc, doing);
+    return run(t, WF_SQL_ADD_FIX, "recording a manual fix", NULL, NULL, NULL, "ttttt", key, jsm_key, field_id,
+               value, message);
 }
 
 wf_err wf_tracker_cursor(wf_tracker *t, int64_t *cursor_us, bool *has_cursor)
 {
-    bool is_null = true;
-    wf_err err = query_int64(t, "reading the cursor", cursor_us, &is_null,
-                             "SELECT max(source_time_us) FROM submissions", "");
-    *has_cursor = err == WF_OK && !is_null;
+    one_value v = {.t = t, .is_null = true};
+    wf_err err = run(t, WF_SQL_CURSOR, "reading the cursor", on_int, &v, NULL, "");
+    *cursor_us = v.value;
+    *has_cursor = err == WF_OK && v.found && !v.is_null;
     return err;
 }
 
 wf_err wf_tracker_count_between(wf_tracker *t, int64_t from_us, int64_t to_us, long *count)
 {
-    int64_t n = 0;
-    wf_err err = query_int64(t, "counting the window", &n, NULL,
-        "SELECT count(*) FROM submissions WHERE source_time_us >= ?1 AND (?2 < 0 OR source_time_us <= ?2)",
-        "ii", from_us, to_us);
-    *count = (long)n;
+    one_value v = {.t = t};
+    wf_err err = run(t, WF_SQL_COUNT_BETWEEN, "counting the window", on_int, &v, NULL, "ii", from_us, to_us);
+    *count = (long)v.value;
     return err;
+}
+
+typedef struct {
+    wf_tracker *t;
+    int64_t *times;
+    size_t n, cap;
+} time_list;
+
+static wf_err on_time(const wf_sql_cols *c, void *ctx)
+{
+    time_list *l = ctx;
+    void *grown = grow(l->times, &l->cap, l->n, sizeof *l->times);
+    if (!grown) return WF_ERR_NOMEM;
+    l->times = grown;
+    l->times[l->n++] = col_int(l->t, c, 0);
+    return WF_OK;
 }
 
 wf_err wf_tracker_retry_times(wf_tracker *t, int64_t before_us, long skip_run,
                               int64_t **times, size_t *n)
 {
-    static const char sql[] =
-        "SELECT DISTINCT source_time_us FROM submissions "
-        "WHERE state IN ('pending', 'creating', 'created', 'attaching', 'failed') "
-        "  AND source_time_us < ?1 AND (last_run IS NULL OR last_run <> ?2) ORDER BY 1";
-    sqlite3_stmt *st = NULL;
-    *times = NULL;
-    *n = 0;
-    size_t cap = 0;
-    int rc = sqlite3_prepare_v2(t->db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 1, before_us);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, skip_run);
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) break;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            int64_t *nt = realloc(*times, cap * sizeof *nt);
-            if (!nt) { sqlite3_finalize(st); free(*times); *times = NULL; *n = 0; return WF_ERR_NOMEM; }
-            *times = nt;
-        }
-        (*times)[(*n)++] = sqlite3_column_int64(st, 0);
+    time_list l = {.t = t};
+    wf_err err = run(t, WF_SQL_RETRY_TIMES, "listing rows to retry", on_time, &l, NULL, "ii", before_us,
+                     (int64_t)skip_run);
+    if (err != WF_OK) {
+        free(l.times);
+        l.times = NULL;
+        l.n = 0;
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        free(*times);
-        *times = NULL;
-        *n = 0;
-        return fail(t, rc, "listing rows to retry");
-    }
-    return WF_OK;
+    *times = l.times;
+    *n = l.n;
+    return err;
 }
 
 /* The runs table is a report, not part of the delivery protocol: losing
- * its last row to a power cut harms nothing, so its writes skip the fsync
- * that synchronous=FULL costs every tick. The next FULL commit syncs them. */
-static void set_synchronous(wf_tracker *t, bool full)
-{
-    sqlite3_exec(t->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-}
-
+ * its last row to a power cut harms nothing, so a backend may write it with
+ * cheaper commits (SQLite skips the fsync synchronous=FULL costs). */
 wf_err wf_tracker_run_begin(wf_tracker *t, const char *command, long *run_id)
 {
-    set_synchronous(t, false);
-    wf_err err = write_stmt(t, "starting a run",
-        "INSERT INTO runs (command, started_at) VALUES (?, " NOW_TEXT ")", "t", command);
-    set_synchronous(t, true);
-    *run_id = err == WF_OK ? (long)sqlite3_last_insert_rowid(t->db) : 0;
+    one_value v = {.t = t};
+    run(t, WF_SQL_RELAXED_DURABILITY, "relaxing durability", NULL, NULL, NULL, "");
+    wf_err err = run(t, WF_SQL_RUN_BEGIN, "starting a run", on_int, &v, NULL, "t", command);
+    run(t, WF_SQL_FULL_DURABILITY, "restoring durability", NULL, NULL, NULL, "");
+    *run_id = err == WF_OK ? (long)v.value : 0;
     return err;
 }
 
 wf_err wf_tracker_run_finish(wf_tracker *t, long run_id, const wf_run_stats *s,
                              int exit_code, const char *error)
 {
-    set_synchronous(t, false);
-    wf_err err = write_stmt(t, "finishing a run",
-        "UPDATE runs SET finished_at = " NOW_TEXT ", exit_code = ?2, seen = ?3, created = ?4, adopted = ?5, "
-        "  delivered = ?6, failed = ?7, parked = ?8, attachments_uploaded = ?9, attachments_failed = ?10, "
-        "  retries = ?11, http_429 = ?12, manual_fixes = ?13, duration_ms = ?14, error = ?15, http_requests = ?16, "
-        "  peak_in_flight = ?17, garbled = ?18, lookups = ?19, lookup_calls = ?20 WHERE id = ?1",
+    run(t, WF_SQL_RELAXED_DURABILITY, "relaxing durability", NULL, NULL, NULL, "");
+    wf_err err = run(t, WF_SQL_RUN_FINISH, "finishing a run", NULL, NULL, NULL,
         "iiiiiiiiiiiiiitiiiii", (int64_t)run_id, (int64_t)exit_code, (int64_t)s->seen, (int64_t)s->created,
         (int64_t)s->adopted, (int64_t)s->delivered, (int64_t)s->failed, (int64_t)s->parked,
         (int64_t)s->attachments_uploaded, (int64_t)s->attachments_failed, (int64_t)s->retries,
         (int64_t)s->http_429, (int64_t)s->manual_fixes, (int64_t)s->duration_ms, error, (int64_t)s->http_requests,
         (int64_t)s->peak_in_flight, (int64_t)s->garbled, (int64_t)s->lookups, (int64_t)s->lookup_calls);
-    set_synchronous(t, true);
+    run(t, WF_SQL_FULL_DURABILITY, "restoring durability", NULL, NULL, NULL, "");
     return err;
 }
 
 wf_err wf_tracker_meta_get(wf_tracker *t, const char *name, char **value)
 {
-    sqlite3_stmt *st = NULL;
-    *value = NULL;
-    int rc = sqlite3_prepare_v2(t->db, "SELECT value FROM meta WHERE name = ?", -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *value = col_dup(st, 0);
-        rc = *value ? SQLITE_DONE : SQLITE_NOMEM;
+    one_value v = {.t = t};
+    wf_err err = run(t, WF_SQL_META_GET, "reading meta", on_text, &v, NULL, "t", name);
+    if (err != WF_OK) {
+        free(v.text);
+        v.text = NULL;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? WF_OK : fail(t, rc, "reading meta");
+    *value = v.text;
+    return err;
 }
 
 wf_err wf_tracker_meta_set(wf_tracker *t, const char *name, const char *value)
 {
-    return write_stmt(t, "writing meta",
-        "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2",
-        "tt", name, value);
+    return run(t, WF_SQL_META_SET, "writing meta", NULL, NULL, NULL, "tt", name, value);
+}
+
+/* ---- transactions spanning several calls ---------------------------------- */
+
+wf_err wf_tracker_begin(wf_tracker *t)
+{
+    return run(t, WF_SQL_BEGIN, "starting a transaction", NULL, NULL, NULL, "");
+}
+
+wf_err wf_tracker_commit(wf_tracker *t)
+{
+    return run(t, WF_SQL_COMMIT, "committing a transaction", NULL, NULL, NULL, "");
+}
+
+void wf_tracker_rollback(wf_tracker *t)
+{
+    if (!t->be->in_transaction(t)) return;
+    /* The message of the failure that led here is the one to keep. */
+    char keep[sizeof t->errmsg];
+    memcpy(keep, t->errmsg, sizeof keep);
+    run(t, WF_SQL_ROLLBACK, "rolling back a transaction", NULL, NULL, NULL, "");
+    memcpy(t->errmsg, keep, sizeof keep);
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+typedef struct {
+    wf_tracker *t;
+    long *counts;
+} state_ctx;
+
+static wf_err on_state(const wf_sql_cols *c, void *ctx)
+{
+    state_ctx *s = ctx;
+    const char *state = col_text(s->t, c, 0);
+    for (size_t i = 0; state && i < WF_TRACKER_NSTATES; i++)
+        if (strcmp(state, wf_tracker_states[i]) == 0) s->counts[i] = (long)col_int(s->t, c, 1);
+    return WF_OK;
+}
+
+wf_err wf_tracker_count_states(wf_tracker *t, long counts[WF_TRACKER_NSTATES])
+{
+    state_ctx s = {.t = t, .counts = counts};
+    memset(counts, 0, WF_TRACKER_NSTATES * sizeof *counts);
+    return run(t, WF_SQL_STATE_COUNTS, "counting rows by state", on_state, &s, NULL, "");
+}
+
+wf_err wf_tracker_count_open(wf_tracker *t, long *count)
+{
+    one_value v = {.t = t};
+    wf_err err = run(t, WF_SQL_OPEN_COUNT, "counting open rows", on_int, &v, NULL, "");
+    *count = (long)v.value;
+    return err;
+}
+
+typedef struct {
+    wf_tracker *t;
+    char *text;
+    int64_t us;
+    bool found;
+} newest_ctx;
+
+static wf_err on_newest(const wf_sql_cols *c, void *ctx)
+{
+    newest_ctx *nc = ctx;
+    nc->found = true;
+    nc->us = col_int(nc->t, c, 1);
+    return (nc->text = col_dup(nc->t, c, 0)) ? WF_OK : WF_ERR_NOMEM;
+}
+
+wf_err wf_tracker_newest(wf_tracker *t, char **source_time, int64_t *source_time_us, bool *found)
+{
+    newest_ctx nc = {.t = t};
+    wf_err err = run(t, WF_SQL_NEWEST, "reading the newest row", on_newest, &nc, NULL, "");
+    if (err != WF_OK) {
+        free(nc.text);
+        nc.text = NULL;
+        nc.found = false;
+    }
+    *source_time = nc.text;
+    *source_time_us = nc.us;
+    *found = nc.found;
+    return err;
+}
+
+void wf_tracker_runs_free(wf_tracker_run *runs, size_t n)
+{
+    if (!runs) return;
+    for (size_t i = 0; i < n; i++) {
+        free(runs[i].command);
+        free(runs[i].started_at);
+        free(runs[i].finished_at);
+        free(runs[i].error);
+    }
+    free(runs);
+}
+
+typedef struct {
+    wf_tracker *t;
+    wf_tracker_run *runs;
+    size_t n, cap;
+} run_list;
+
+static wf_err on_run(const wf_sql_cols *c, void *ctx)
+{
+    run_list *l = ctx;
+    wf_tracker *t = l->t;
+    void *grown = grow(l->runs, &l->cap, l->n, sizeof *l->runs);
+    if (!grown) return WF_ERR_NOMEM;
+    l->runs = grown;
+    wf_tracker_run *r = &l->runs[l->n];
+    memset(r, 0, sizeof *r);
+    r->id = (long)col_int(t, c, 0);
+    r->command = col_dup(t, c, 1);
+    r->started_at = col_dup(t, c, 2);
+    r->finished_at = col_dup(t, c, 3);
+    r->has_exit_code = !t->be->col_null(c, 4);
+    r->exit_code = (int)col_int(t, c, 4);
+    long *figures[] = {&r->seen, &r->created, &r->adopted, &r->delivered, &r->failed, &r->parked,
+                       &r->attachments_uploaded, &r->attachments_failed, &r->retries, &r->http_429,
+                       &r->manual_fixes, &r->duration_ms};
+    for (int i = 0; i < 12; i++) *figures[i] = (long)col_int(t, c, 5 + i);
+    r->error = col_dup(t, c, 17);
+    long *throughput[] = {&r->http_requests, &r->peak_in_flight, &r->garbled, &r->lookups, &r->lookup_calls};
+    for (int i = 0; i < 5; i++) *throughput[i] = (long)col_int(t, c, 18 + i);
+    l->n++;
+    return r->command && r->started_at ? WF_OK : WF_ERR_NOMEM;
+}
+
+wf_err wf_tracker_recent_runs(wf_tracker *t, int limit, wf_tracker_run **runs, size_t *n)
+{
+    run_list l = {.t = t};
+    wf_err err = run(t, WF_SQL_RECENT_RUNS, "listing runs", on_run, &l, NULL, "i", (int64_t)limit);
+    if (err != WF_OK) {
+        wf_tracker_runs_free(l.runs, l.n);
+        l.runs = NULL;
+        l.n = 0;
+    }
+    *runs = l.runs;
+    *n = l.n;
+    return err;
+}
+
+wf_err wf_tracker_problems(wf_tracker *t, int limit, wf_tracker_row **rows, size_t *n)
+{
+    return wf_tracker_sql_select(t, WF_SQL_PROBLEMS, "listing parked and failed rows", rows, n, "i",
+                                   (int64_t)limit);
+}
+
+void wf_tracker_fixes_free(wf_tracker_fix *fixes, size_t n)
+{
+    if (!fixes) return;
+    for (size_t i = 0; i < n; i++) {
+        free(fixes[i].key);
+        free(fixes[i].jsm_key);
+        free(fixes[i].field_id);
+        free(fixes[i].value);
+        free(fixes[i].message);
+        free(fixes[i].created_at);
+    }
+    free(fixes);
+}
+
+typedef struct {
+    wf_tracker *t;
+    wf_tracker_fix *fixes;
+    size_t n, cap;
+} fix_list;
+
+static wf_err on_fix(const wf_sql_cols *c, void *ctx)
+{
+    fix_list *l = ctx;
+    wf_tracker *t = l->t;
+    void *grown = grow(l->fixes, &l->cap, l->n, sizeof *l->fixes);
+    if (!grown) return WF_ERR_NOMEM;
+    l->fixes = grown;
+    wf_tracker_fix *f = &l->fixes[l->n++];
+    f->id = (long)col_int(t, c, 0);
+    f->key = col_dup(t, c, 1);
+    f->jsm_key = col_dup(t, c, 2);
+    f->field_id = col_dup(t, c, 3);
+    f->value = col_dup(t, c, 4);
+    f->message = col_dup(t, c, 5);
+    f->created_at = col_dup(t, c, 6);
+    return f->key && f->field_id && f->message && f->created_at ? WF_OK : WF_ERR_NOMEM;
+}
+
+wf_err wf_tracker_open_fixes(wf_tracker *t, int limit, wf_tracker_fix **fixes, size_t *n)
+{
+    fix_list l = {.t = t};
+    wf_err err = run(t, WF_SQL_OPEN_FIXES, "listing manual fixes", on_fix, &l, NULL, "i", (int64_t)limit);
+    if (err != WF_OK) {
+        wf_tracker_fixes_free(l.fixes, l.n);
+        l.fixes = NULL;
+        l.n = 0;
+    }
+    *fixes = l.fixes;
+    *n = l.n;
+    return err;
+}
+
+void wf_tracker_strings_free(char **strings, size_t n)
+{
+    if (!strings) return;
+    for (size_t i = 0; i < n; i++) free(strings[i]);
+    free(strings);
+}
+
+typedef struct {
+    wf_tracker *t;
+    char **items;
+    size_t n, cap;
+} string_list;
+
+static wf_err on_string(const wf_sql_cols *c, void *ctx)
+{
+    string_list *l = ctx;
+    void *grown = grow(l->items, &l->cap, l->n, sizeof *l->items);
+    if (!grown) return WF_ERR_NOMEM;
+    l->items = grown;
+    char *s = col_dup(l->t, c, 0);
+    if (!s) return WF_ERR_NOMEM;
+    l->items[l->n++] = s;
+    return WF_OK;
+}
+
+wf_err wf_tracker_fix_fields(wf_tracker *t, const char *key, char ***ids, size_t *n)
+{
+    string_list l = {.t = t};
+    wf_err err = run(t, WF_SQL_FIX_FIELDS, "reading the manual fixes", on_string, &l, NULL, "t", key);
+    if (err != WF_OK) {
+        wf_tracker_strings_free(l.items, l.n);
+        l.items = NULL;
+        l.n = 0;
+    }
+    *ids = l.items;
+    *n = l.n;
+    return err;
+}
+
+typedef struct {
+    wf_tracker *t;
+    char (*keys)[65];
+    int64_t *times;
+    size_t n, limit;
+} delivered_ctx;
+
+static wf_err on_delivered(const wf_sql_cols *c, void *ctx)
+{
+    delivered_ctx *d = ctx;
+    if (d->n >= d->limit) return WF_OK;
+    const char *key = col_text(d->t, c, 0);
+    snprintf(d->keys[d->n], sizeof d->keys[d->n], "%s", key ? key : "");
+    d->times[d->n++] = col_int(d->t, c, 1);
+    return WF_OK;
+}
+
+wf_err wf_tracker_newest_delivered(wf_tracker *t, size_t limit, char (*keys)[65], int64_t *times, size_t *n,
+                                   long *total)
+{
+    one_value v = {.t = t};
+    delivered_ctx d = {.t = t, .keys = keys, .times = times, .limit = limit};
+    *n = 0;
+    *total = 0;
+    wf_err err = run(t, WF_SQL_DELIVERED_WITH_CHECKSUM, "counting delivered rows", on_int, &v, NULL, "");
+    if (err == WF_OK)
+        err = run(t, WF_SQL_NEWEST_DELIVERED, "listing delivered rows", on_delivered, &d, NULL, "i", (int64_t)limit);
+    if (err != WF_OK) return err;
+    *n = d.n;
+    *total = (long)v.value;
+    return WF_OK;
+}
+
+typedef struct {
+    wf_tracker *t;
+    wf_tracker_totals *out;
+} totals_ctx;
+
+static wf_err on_totals(const wf_sql_cols *c, void *ctx)
+{
+    totals_ctx *tc = ctx;
+    tc->out->failed = (long)col_int(tc->t, c, 0);
+    tc->out->parked = (long)col_int(tc->t, c, 1);
+    tc->out->http_429 = (long)col_int(tc->t, c, 2);
+    tc->out->http_requests = (long)col_int(tc->t, c, 3);
+    tc->out->garbled = (long)col_int(tc->t, c, 4);
+    return WF_OK;
+}
+
+wf_err wf_tracker_run_totals(wf_tracker *t, wf_tracker_totals *out)
+{
+    memset(out, 0, sizeof *out);
+    totals_ctx tc = {.t = t, .out = out};
+    one_value v = {.t = t};
+    wf_err err = run(t, WF_SQL_RUN_TOTALS, "summing the runs", on_totals, &tc, NULL, "");
+    /* Only the delivery loop's runs count as "the job succeeded": a
+     * successful `status` or `check` says nothing about delivery. */
+    if (err == WF_OK) err = run(t, WF_SQL_LAST_SUCCESS, "finding the last successful run", on_int, &v, NULL, "");
+    out->last_success_s = v.value;
+    return err;
+}
+
+wf_err wf_tracker_probe_writable(wf_tracker *t, char *errbuf, size_t errlen)
+{
+    return t->be->probe_writable(t, errbuf, errlen);
+}
+
+wf_err wf_tracker_try_lock(wf_tracker *t, bool *got, char *holder, size_t holderlen)
+{
+    *got = false;
+    if (holderlen) holder[0] = '\0';
+    if (!t->be->try_lock) return WF_ERR_USAGE;
+    return t->be->try_lock(t, got, holder, holderlen);
+}
+
+wf_err wf_tracker_lock_holder(wf_tracker *t, bool *held, char *holder, size_t holderlen)
+{
+    *held = false;
+    if (holderlen) holder[0] = '\0';
+    if (!t->be->lock_holder) return WF_ERR_USAGE;
+    return t->be->lock_holder(t, held, holder, holderlen);
+}
+
+/* ---- shared by the backends' backups ------------------------------------ */
+
+wf_err wf_tracker_backup_file(const char *dir, const char *suffix, char *path, size_t pathlen,
+                              char *errbuf, size_t errlen)
+{
+    char stamp[32];
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create the backup directory %s: %s (make the tracker's directory "
+                 "writable by this user)", dir, strerror(errno));
+        return WF_ERR_FILE;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    for (int i = 1; i < 100; i++) {
+        if (i == 1) snprintf(path, pathlen, "%s/tracker-%s%s", dir, stamp, suffix);
+        else snprintf(path, pathlen, "%s/tracker-%s-%d%s", dir, stamp, i, suffix);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            return WF_OK;
+        }
+        if (errno != EEXIST) break;
+    }
+    snprintf(errbuf, errlen, "cannot create a backup file in %s: %s", dir, strerror(errno));
+    return WF_ERR_FILE;
 }
 
 /* ---- the customer cache ------------------------------------------------ */
 
 wf_err wf_tracker_customer_get(wf_tracker *t, const char *desk_id, const char *email, char **account_id)
 {
-    sqlite3_stmt *st = NULL;
-    *account_id = NULL;
-    int rc = sqlite3_prepare_v2(t->db, "SELECT account_id FROM customers WHERE desk_id = ?1 AND email = ?2", -1,
-                                &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, desk_id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *account_id = col_dup(st, 0);
-        rc = *account_id ? SQLITE_DONE : SQLITE_NOMEM;
+    one_value v = {.t = t};
+    wf_err err = run(t, WF_SQL_CUSTOMER_GET, "reading the customer cache", on_text, &v, NULL, "tt", desk_id, email);
+    if (err != WF_OK) {
+        free(v.text);
+        v.text = NULL;
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? WF_OK : fail(t, rc, "reading the customer cache");
+    *account_id = v.text;
+    return err;
 }
 
 wf_err wf_tracker_customer_put(wf_tracker *t, const char *desk_id, const char *email, const char *account_id)
 {
-    return write_stmt(t, "caching a customer",
-        "INSERT INTO customers (desk_id, email, account_id, created_at) VALUES (?1, ?2, ?3, " NOW_TEXT ") "
-        "ON CONFLICT (desk_id, email) DO UPDATE SET account_id = ?3, created_at = " NOW_TEXT,
-        "ttt", desk_id, email, account_id);
+    return run(t, WF_SQL_CUSTOMER_PUT, "caching a customer", NULL, NULL, NULL, "ttt", desk_id, email, account_id);
 }
 
 wf_err wf_tracker_customer_forget(wf_tracker *t, const char *desk_id, const char *email)
 {
-    return write_stmt(t, "forgetting a cached customer", "DELETE FROM customers WHERE desk_id = ?1 AND email = ?2",
-                      "tt", desk_id, email);
-}
-
-wf_err wf_tracker_begin(wf_tracker *t)
-{
-    return exec_sql(t, "BEGIN IMMEDIATE", "starting a transaction");
-}
-
-wf_err wf_tracker_commit(wf_tracker *t)
-{
-    return exec_sql(t, "COMMIT", "committing a transaction");
-}
-
-void wf_tracker_rollback(wf_tracker *t)
-{
-    if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+    return run(t, WF_SQL_CUSTOMER_FORGET, "forgetting a cached customer", NULL, NULL, NULL, "tt", desk_id, email);
 }

@@ -1,24 +1,27 @@
-/* tracker.h: the SQLite tracker, the job's durable memory.
+/* tracker.h: the tracker, the job's durable memory, behind one interface.
  *
  * One row per submission key with its delivery state, one row per run, the
  * manual-fix list and a small meta table. Every record_* call is its own
  * committed transaction, because the tracker must say what happened up to
- * the last step even if the process is killed right after it (WAL mode,
- * synchronous=FULL, busy_timeout). The schema is versioned with
- * PRAGMA user_version and migrated on open from setup/migrations. */
+ * the last step even if the process is killed right after it.
+ *
+ * Two backends keep it (see tracker_backend.h): SQLite, the default, when
+ * SYNC_TRACKER_DB is a file path (WAL mode, synchronous=FULL, busy_timeout,
+ * schema versioned with PRAGMA user_version, migrations from
+ * setup/migrations); PostgreSQL when it is a postgresql:// or postgres://
+ * URL (schema wf2jsm, versioned in wf2jsm.schema_version, migrations from
+ * setup/migrations/pg), so that several hosts can share one tracker. This
+ * header names no type of either. */
 #ifndef WF_TRACKER_H
 #define WF_TRACKER_H
 
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "errors.h"
 #include "run_stats.h"
 
 typedef struct wf_tracker wf_tracker;
-struct sqlite3;
-struct sqlite3_stmt;
 
 typedef struct wf_tracker_row {
     char key[65];
@@ -37,45 +40,58 @@ typedef struct wf_tracker_row {
     char *last_error;
     char *content_checksum;
     char *delivered_at;
+    char *updated_at;          /* UTC, second resolution, as stored */
 } wf_tracker_row;
 
-/* Opens (creating 0600 when missing, with its directory 0700) and migrates
- * the tracker at path. Returns WF_ERR_TRACKER with errbuf naming the file
- * and the fix when it cannot be opened, is read-only, locked by another
- * process beyond the busy timeout, or newer than this binary. Close with
+/* Opens and migrates the tracker at path: a PostgreSQL URL (see
+ * wf_tracker_target_is_pg()) connects to that database and keeps the
+ * tracker in its schema wf2jsm; anything else is a SQLite file, created
+ * 0600 when missing with its directory 0700. Returns WF_ERR_TRACKER with
+ * errbuf naming the tracker (never its password) and the fix when it
+ * cannot be opened, is read-only, locked by another process beyond the busy
+ * timeout, or newer than this binary; WF_ERR_CONFIG naming SYNC_TRACKER_DB
+ * when a PostgreSQL URL cannot be parsed; WF_ERR_NOMEM. Close with
  * wf_tracker_close(). */
 wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t errlen);
 
 /* Closes the tracker. NULL is allowed. */
 void wf_tracker_close(wf_tracker *t);
 
-/* The message of the last failed call, naming the file. Owned by t. */
+/* The message of the last failed call, naming the tracker. Owned by t. */
 const char *wf_tracker_errmsg(const wf_tracker *t);
 
-/* The file this tracker was opened from. Owned by t. */
+/* What messages call the tracker: the file it was opened from, or the
+ * PostgreSQL URL without its password. Owned by t. Never fails. */
 const char *wf_tracker_path(const wf_tracker *t);
 
-/* The columns, in order, that wf_tracker_row_read() expects from a query
- * on the submissions table. */
-#define WF_TRACKER_ROW_COLUMNS \
-    "key, state, source_id, source_time, source_time_us, may_exist, jsm_key, jsm_issue_id, attempts, " \
-    "last_run, created_run, updated_at_us, error_class, last_error, content_checksum, delivered_at"
+/* "sqlite" or "postgresql". Static. Never fails. */
+const char *wf_tracker_kind(const wf_tracker *t);
 
-/* Fills row from the current result of st, a query selecting
- * WF_TRACKER_ROW_COLUMNS. The strings are copies: free with
- * wf_tracker_row_free(). Never fails (a failed copy leaves NULL). */
-void wf_tracker_row_read(struct sqlite3_stmt *st, wf_tracker_row *row);
+/* True when target (SYNC_TRACKER_DB) names a PostgreSQL tracker: it starts
+ * with postgresql:// or postgres://. Never fails. */
+bool wf_tracker_target_is_pg(const char *target);
 
-/* Binds the variadic arguments ap to st's parameters 1..n as types says:
- * 't' text (NULL binds SQL NULL), 'i' int64_t, 'b' int. Returns SQLite's
- * result code (SQLITE_MISUSE for an unknown type letter). Shared by the
- * modules that write the tracker, so that there is one binder. */
-int wf_tracker_bind(struct sqlite3_stmt *st, const char *types, va_list ap);
+/* The password a PostgreSQL target carries, for the log's redaction list;
+ * NULL when there is none, it is not a PostgreSQL target, or memory ran
+ * out. Caller frees. */
+char *wf_tracker_target_password(const char *target);
 
 /* Looks up key. *found is false when the key is unknown (row untouched).
  * On success with *found, free the row with wf_tracker_row_free(). */
 wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool *found);
 void wf_tracker_row_free(wf_tracker_row *row);
+
+/* Reads every row whose source time is in [from_us, to_us] (to_us < 0:
+ * no upper bound) in one query and keeps them, so that the tick's
+ * wf_tracker_get() of each row of its window costs no round trip (with a
+ * PostgreSQL tracker, one per row otherwise). A key not among them is still
+ * looked up in the tracker. The copy is dropped by the first write through
+ * t, so it never answers with a state older than the tracker's own while
+ * this process holds the run lock; without it (status) it is a snapshot of
+ * the moment of the read, as a report is anyway. Returns
+ * WF_ERR_TRACKER or WF_ERR_NOMEM (then nothing is kept, which is only
+ * slower). */
+wf_err wf_tracker_prefetch(wf_tracker *t, int64_t from_us, int64_t to_us);
 
 /* Intent before effect: commits that key is about to be created in JSM
  * (state creating, may_exist 1), inserting the row on first sight. */
@@ -132,19 +148,104 @@ wf_err wf_tracker_run_finish(wf_tracker *t, long run_id, const wf_run_stats *sta
 wf_err wf_tracker_meta_get(wf_tracker *t, const char *name, char **value);
 wf_err wf_tracker_meta_set(wf_tracker *t, const char *name, const char *value);
 
-/* Makes the calls up to wf_tracker_commit() one transaction (BEGIN
- * IMMEDIATE): all of their writes land, or none. For bulk writes that must
- * not be seen half done, such as a rebuild from JSM. Returns WF_ERR_TRACKER
- * (errmsg names the file) when the tracker cannot be locked for writing;
- * after a failed commit, call wf_tracker_rollback(). Rollback never fails
- * and is a no-op outside a transaction. */
+/* Makes the calls up to wf_tracker_commit() one transaction (SQLite: BEGIN
+ * IMMEDIATE; PostgreSQL: BEGIN): all of their writes land, or none. For
+ * bulk writes that must not be seen half done, such as a rebuild from JSM.
+ * Returns WF_ERR_TRACKER (errmsg names the tracker) when the tracker cannot
+ * be locked for writing; after a failed commit, call wf_tracker_rollback().
+ * Rollback never fails and is a no-op outside a transaction. */
 wf_err wf_tracker_begin(wf_tracker *t);
 wf_err wf_tracker_commit(wf_tracker *t);
 void wf_tracker_rollback(wf_tracker *t);
 
-/* The raw handle, for the read-only reports of the operator commands
- * (status, rollback's listing). Owned by t. */
-struct sqlite3 *wf_tracker_db(wf_tracker *t);
+/* ---- reports (status, check, metrics) ----------------------------------
+ * Read-only; each returns WF_ERR_TRACKER (wf_tracker_errmsg() says why) or
+ * WF_ERR_NOMEM, and on error leaves nothing to free. */
+
+#define WF_TRACKER_NSTATES 7
+/* pending, creating, created, attaching, delivered, failed, parked */
+extern const char *const wf_tracker_states[WF_TRACKER_NSTATES];
+
+/* Rows per state, in the order of wf_tracker_states. */
+wf_err wf_tracker_count_states(wf_tracker *t, long counts[WF_TRACKER_NSTATES]);
+
+/* Rows that still need work: pending, creating, created, attaching, failed
+ * (parked rows wait for a human). */
+wf_err wf_tracker_count_open(wf_tracker *t, long *count);
+
+/* The newest row's source time, as text (caller frees) and in
+ * microseconds. *found is false on an empty tracker (*source_time NULL). */
+wf_err wf_tracker_newest(wf_tracker *t, char **source_time, int64_t *source_time_us, bool *found);
+
+typedef struct wf_tracker_run {
+    long id;
+    char *command, *started_at, *finished_at;   /* finished_at NULL while running or killed */
+    bool has_exit_code;
+    int exit_code;
+    long seen, created, adopted, delivered, failed, parked, attachments_uploaded, attachments_failed,
+         retries, http_429, manual_fixes, duration_ms;
+    char *error;
+    /* what the run's concurrency did (issue 11) */
+    long http_requests, peak_in_flight, garbled, lookups, lookup_calls;
+} wf_tracker_run;
+
+/* The limit newest runs, newest first. Free with wf_tracker_runs_free(). */
+wf_err wf_tracker_recent_runs(wf_tracker *t, int limit, wf_tracker_run **runs, size_t *n);
+void wf_tracker_runs_free(wf_tracker_run *runs, size_t n);
+
+/* Parked, then failed rows, oldest update first, at most limit. Free with
+ * wf_tracker_rows_free(). */
+wf_err wf_tracker_problems(wf_tracker *t, int limit, wf_tracker_row **rows, size_t *n);
+void wf_tracker_rows_free(wf_tracker_row *rows, size_t n);
+
+typedef struct wf_tracker_fix {
+    long id;
+    char *key, *jsm_key, *field_id, *value, *message, *created_at;   /* jsm_key, value may be NULL */
+} wf_tracker_fix;
+
+/* Unresolved manual fixes, oldest first, at most limit. Free with
+ * wf_tracker_fixes_free(). */
+wf_err wf_tracker_open_fixes(wf_tracker *t, int limit, wf_tracker_fix **fixes, size_t *n);
+void wf_tracker_fixes_free(wf_tracker_fix *fixes, size_t n);
+
+/* The field ids of every manual fix of key (resolved or not): the fields
+ * JSM refused at delivery. *ids is an array of *n strings; free with
+ * wf_tracker_strings_free(). */
+wf_err wf_tracker_fix_fields(wf_tracker *t, const char *key, char ***ids, size_t *n);
+void wf_tracker_strings_free(char **strings, size_t n);
+
+/* Delivered rows that carry a content checksum: their number in *total,
+ * and the keys and source times of the newest limit of them in keys[] and
+ * times[] (caller's arrays of limit entries; *n filled). */
+wf_err wf_tracker_newest_delivered(wf_tracker *t, size_t limit, char (*keys)[65], int64_t *times, size_t *n,
+                                   long *total);
+
+typedef struct wf_tracker_totals {
+    long failed, parked, http_429, http_requests, garbled;   /* sums over all runs */
+    int64_t last_success_s;          /* end of the newest sync/replay run that exited 0; 0: never */
+} wf_tracker_totals;
+
+wf_err wf_tracker_run_totals(wf_tracker *t, wf_tracker_totals *out);
+
+/* Checks that this user can write the tracker now (a write transaction is
+ * started and rolled back). Returns WF_ERR_TRACKER with errbuf saying why
+ * (read-only file or server, missing privilege, held lock). */
+wf_err wf_tracker_probe_writable(wf_tracker *t, char *errbuf, size_t errlen);
+
+/* For lock.c: tries to take, without waiting, the PostgreSQL
+ * session-level advisory lock that serialises runs on this tracker; it is
+ * released when the connection closes (wf_tracker_close(), or the process
+ * dying). *got is false when another session holds it; holder then
+ * describes that session (pid, client address, since when) when the
+ * server shows it. Returns WF_ERR_USAGE for a SQLite tracker (which uses a
+ * lock file), WF_ERR_TRACKER on a query failure. */
+wf_err wf_tracker_try_lock(wf_tracker *t, bool *got, char *holder, size_t holderlen);
+
+/* For `check`: whether another session holds that advisory lock now, and
+ * which (as above), without taking it. Returns WF_ERR_USAGE for a SQLite
+ * tracker; never fails otherwise (a holder the server does not show reads
+ * as free). */
+wf_err wf_tracker_lock_holder(wf_tracker *t, bool *held, char *holder, size_t holderlen);
 
 /* Current time in microseconds (UTC), the clock used for updated_at_us. */
 int64_t wf_now_us(void);

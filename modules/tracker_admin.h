@@ -12,8 +12,8 @@
  * wf_tracker_retry_times() lists, so it is delivered even when it is older
  * than the sync window.
  *
- * Every function returns WF_ERR_TRACKER with errbuf naming the tracker file
- * when SQLite fails, and WF_ERR_NOMEM when an allocation fails. */
+ * Every function returns WF_ERR_TRACKER with errbuf naming the tracker
+ * when its database fails, and WF_ERR_NOMEM when an allocation fails. */
 #ifndef WF_TRACKER_ADMIN_H
 #define WF_TRACKER_ADMIN_H
 
@@ -99,12 +99,19 @@ wf_err wf_tracker_admin_fix_is_open(wf_tracker *t, const char *key, const char *
 /* *exists tells whether run run_id is in the runs table. */
 wf_err wf_tracker_admin_run_exists(wf_tracker *t, long run_id, bool *exists, char *errbuf, size_t errlen);
 
-/* Copies the tracker with SQLite's online backup API (a consistent copy
- * even while it is in use) into <tracker dir>/backups/tracker-<UTC time>.db,
- * file 0600 in a 0700 directory, as one self-contained file (no -wal). The
- * path is written into path. Returns WF_ERR_FILE when the directory or file
- * cannot be created, WF_ERR_TRACKER when the copy fails (the partial file is
- * removed); errbuf says which and why. */
+/* Backs the tracker up into a file 0600 in a 0700 directory, and writes its
+ * path into path:
+ *  - SQLite: SQLite's online backup API (a consistent copy even while it is
+ *    in use) into <tracker dir>/backups/tracker-<UTC time>.db, as one
+ *    self-contained file (no -wal); restore by copying it back.
+ *  - PostgreSQL: one REPEATABLE READ snapshot of every table of schema
+ *    wf2jsm into tracker/backups/tracker-<UTC time>.sql under the working
+ *    directory, a SQL file that checks the schema version, empties the
+ *    tables and reloads them in one transaction; restore with
+ *    psql "$SYNC_TRACKER_DB" -v ON_ERROR_STOP=1 -f FILE.
+ * Returns WF_ERR_FILE when the directory or file cannot be created or
+ * written, WF_ERR_TRACKER when the copy fails (the partial file is removed
+ * either way); errbuf says which and why. */
 wf_err wf_tracker_admin_backup(wf_tracker *t, char *path, size_t pathlen, char *errbuf, size_t errlen);
 
 /* The audit trail: <log dir>/audit.jsonl, one JSON object per line,

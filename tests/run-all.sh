@@ -2,8 +2,11 @@
 # run-all.sh: everything `make test` runs, in order, with one closing line.
 #   1. unit tests (cmocka, ASan+UBSan)
 #   2. the JSM test server's self-test
-#   3. integration tests (real PostgreSQL, real curl, ASan+UBSan binary)
-#   4. the valgrind pass (plain binary under memcheck)
+#   3. integration tests (real PostgreSQL, real curl, ASan+UBSan binary), twice:
+#      with the SQLite tracker, then with the tracker in PostgreSQL
+#      (WF2JSM_TRACKER_BACKEND=pg, adding the tests of hosts sharing it)
+#   4. the valgrind pass (plain binary under memcheck), and its operator-tools
+#      tests again with the PostgreSQL tracker (backups, admin writes, reports)
 #   5. contract tests (Prism validating every request and response against
 #      Atlassian's OpenAPI descriptions); WF2JSM_SKIP_CONTRACT=1 skips them
 # Each part prints its own 'N passed, N failed'; the last line sums them.
@@ -26,7 +29,9 @@ run_part() {
 run_part "unit tests" sh tests/run-unit.sh build/test/test_*
 run_part "JSM test server self-test" python3 tests/test_jsm_server.py
 run_part "integration tests" python3 tests/integration/run.py
+run_part "integration tests, PostgreSQL tracker" env WF2JSM_TRACKER_BACKEND=pg python3 tests/integration/run.py
 run_part "valgrind" python3 tests/integration/run.py --valgrind
+run_part "valgrind, PostgreSQL tracker" env WF2JSM_TRACKER_BACKEND=pg python3 tests/integration/run.py --valgrind -k test_operator_tools
 if [ "${WF2JSM_SKIP_CONTRACT:-0}" = 1 ]; then
     echo "==> contract tests skipped (WF2JSM_SKIP_CONTRACT=1)"
 else

@@ -168,6 +168,12 @@ def main():
     rows.append(("no-op tick: SQL statements, HTTP calls", "%s, %d" % (noop["sql"], noop["calls"]), "1, 0",
                  noop["sql"] == 1 and noop["calls"] == 0))
     failed |= not (noop["sql"] == 1 and noop["calls"] == 0)
+    pg = noop["pg"]
+    rows.append(("no-op tick, PostgreSQL tracker, median", "%.2f ms" % pg["median_ms"], "-", None))
+    rows.append(("no-op tick, PostgreSQL tracker: SQL statements (webform, tracker), HTTP calls",
+                 "%s, %s, %d" % (pg["sql"], pg["tracker_sql"], pg["calls"]), "1, -, 0",
+                 pg["sql"] == 1 and pg["calls"] == 0))
+    failed |= not (pg["sql"] == 1 and pg["calls"] == 0)
     w = max(len(r[0]) for r in rows)
     v = max(len(r[1]) for r in rows)
     t = max(len(r[2]) for r in rows)

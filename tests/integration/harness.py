@@ -6,6 +6,12 @@ test; a fresh working directory per test with its own .env, tracker and logs.
 The program under test is WF2JSM_BIN (default build/test/wf2jsm, the
 ASan+UBSan build). Nothing here is mocked: the program talks libpq to
 PostgreSQL and libcurl to the JSM server over loopback sockets.
+
+WF2JSM_TRACKER_BACKEND=pg puts each test's tracker in PostgreSQL instead of
+SQLite: a fresh database <test db>_trk on the same server, reached through a
+URL that carries a password (TRACKER_SECRET, which must never show in any
+output). Tests that only make sense for one backend are marked with
+@sqlite_only or @pg_only; env.tracker() answers the same queries on both.
 """
 import json
 import os
@@ -26,6 +32,22 @@ DEFAULT_MAPPING = {"fields": {
     "customfield_10030": "contact_email", "customfield_10040": "products"}}
 
 SECRET_TOKEN = "tok-SECRET-7f3a9c"
+TRACKER_SECRET = "trk-PW-5e1d0b"
+BACKEND = os.environ.get("WF2JSM_TRACKER_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "pg"):
+    raise SystemExit("WF2JSM_TRACKER_BACKEND must be sqlite or pg, not %r" % BACKEND)
+
+
+def sqlite_only(fn):
+    """The test exercises the SQLite file itself (modes, its lock file)."""
+    fn.sqlite_only = True
+    return fn
+
+
+def pg_only(fn):
+    """The test exercises the PostgreSQL tracker (shared by hosts, advisory lock)."""
+    fn.pg_only = True
+    return fn
 
 
 def _real_python():
@@ -67,13 +89,30 @@ class World:
 class Env:
     """One test's working directory, database and configuration."""
 
-    def __init__(self, world, name, mapping=DEFAULT_MAPPING, **env):
+    def __init__(self, world, name, mapping=DEFAULT_MAPPING, backend=None, tracker_url=None, db_url=None, **env):
+        """backend: "sqlite" or "pg" (default WF2JSM_TRACKER_BACKEND);
+        tracker_url / db_url: share another Env's PostgreSQL tracker or
+        webform database (two hosts of one site)."""
         self.world = world
         world.db_counter += 1
         self.dbname = "t%d_%s" % (world.db_counter, name[:40].lower())
-        self.admin_psql("CREATE DATABASE %s" % self.dbname)
-        self.db_url = world.pg_url.rsplit("/", 1)[0] + "/" + self.dbname
-        self.psql_file(SCHEMA)
+        server = world.pg_url.rsplit("/", 1)[0]
+        if db_url:
+            self.db_url = db_url
+        else:
+            self.admin_psql("CREATE DATABASE %s" % self.dbname)
+            self.db_url = server + "/" + self.dbname
+            self.psql_file(SCHEMA)
+        self.backend = backend or ("pg" if tracker_url else BACKEND)
+        self.tracker_url = tracker_url
+        if self.backend == "pg" and not tracker_url:
+            self.admin_psql("CREATE DATABASE %s_trk" % self.dbname)
+            self.tracker_url = server.replace("://postgres@", "://postgres:%s@" % TRACKER_SECRET) + \
+                "/%s_trk" % self.dbname
+        # What wf2jsm's messages call the tracker: the file, or the URL
+        # without its password.
+        self.tracker_name = "tracker/tracker.db" if self.backend == "sqlite" else \
+            self.tracker_url.replace(":%s@" % TRACKER_SECRET, "@") if self.tracker_url else None
         self.dir = os.path.join(world.tmp, "work", self.dbname)
         os.makedirs(self.dir)
         self.bin = os.environ.get("WF2JSM_BIN", os.path.join(ROOT, "build", "test", "wf2jsm"))
@@ -88,6 +127,8 @@ class Env:
             "SYNC_SEARCH_SETTLE": "0",
             "SYNC_RETRY_BASE_MS": "20",
         }
+        if self.backend == "pg":
+            self.env["SYNC_TRACKER_DB"] = self.tracker_url
         self.env.update({k: str(v) for k, v in env.items()})
         if mapping is not None:
             self.write_mapping(mapping)
@@ -106,6 +147,7 @@ class Env:
                            text=True, timeout=timeout)
         for stream in (p.stdout, p.stderr):
             assert SECRET_TOKEN not in stream, "secret leaked in output of %s" % (args,)
+            assert TRACKER_SECRET not in stream, "tracker password leaked in output of %s" % (args,)
         assert "AddressSanitizer" not in p.stderr and "runtime error:" not in p.stderr, \
             "sanitizer report for %s:\n%s" % (args, p.stderr)
         if check is not None and p.returncode != check:
@@ -197,13 +239,77 @@ class Env:
         return self.http("POST", "/_admin/config", cfg)
 
     # ---- the tracker -----------------------------------------------------
-    def tracker(self, sql):
-        import sqlite3
-        con = sqlite3.connect(self.path("tracker", "tracker.db"))
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
+    def tracker(self, sql, url=None):
+        """Runs a read query on the tracker, whichever backend holds it (or
+        on the PostgreSQL tracker at url); returns a list of tuples
+        (integers as int, NULL as None)."""
+        if self.backend == "sqlite" and not url:
+            import sqlite3
+            con = sqlite3.connect(self.path("tracker", "tracker.db"))
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
+        # Each row as a JSON object keeps its column order and types.
+        out = self.tracker_psql("SELECT coalesce(json_agg(x), '[]') FROM (%s) x" % sql, url=url)
+        return [tuple(v for _, v in row) for row in json.loads(out, object_pairs_hook=list)]
+
+    def tracker_write(self, sql):
+        """Runs one write statement on the tracker (a test's own tampering)."""
+        if self.backend == "sqlite":
+            import sqlite3
+            con = sqlite3.connect(self.path("tracker", "tracker.db"))
+            try:
+                con.execute(sql)
+                con.commit()
+            finally:
+                con.close()
+        else:
+            self.tracker_psql(sql)
+
+    def delete_tracker(self):
+        """The tracker is lost: the host was rebuilt from its image (SQLite),
+        or the schema was dropped (PostgreSQL)."""
+        if self.backend == "sqlite":
+            shutil.rmtree(self.path("tracker"))
+        else:
+            self.tracker_psql("DROP SCHEMA wf2jsm CASCADE")
+
+    def copy_tracker(self, dest):
+        """A consistent copy, as a nightly backup takes it: SQLite's backup
+        API, or pg_dump of the schema wf2jsm."""
+        if self.backend == "sqlite":
+            import sqlite3
+            src = sqlite3.connect(self.path("tracker", "tracker.db"))
+            dst = sqlite3.connect(dest)
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+                dst.close()
+        else:
+            subprocess.run(["pg_dump", "--schema=wf2jsm", "--no-owner", "-f", dest, self.tracker_url], check=True,
+                           capture_output=True)
+
+    def put_back_tracker(self, copy):
+        """Restores a copy_tracker() copy over the current tracker."""
+        if self.backend == "sqlite":
+            tdir = self.path("tracker")
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(os.path.join(tdir, "tracker.db" + suffix)):
+                    os.remove(os.path.join(tdir, "tracker.db" + suffix))
+            shutil.copyfile(copy, os.path.join(tdir, "tracker.db"))
+            os.chmod(os.path.join(tdir, "tracker.db"), 0o600)
+        else:
+            self.tracker_psql("DROP SCHEMA wf2jsm CASCADE")
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.tracker_url, "-f", copy], check=True,
+                           capture_output=True)
+
+    def tracker_psql(self, sql, url=None):
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url or self.tracker_url, "-c", sql],
+                           check=True, capture_output=True, text=True,
+                           env=dict(os.environ, PGOPTIONS="-c search_path=wf2jsm"))
+        return p.stdout.strip()
 
 
 def use_key_field_instead_of_labels(env, field_id="customfield_10050"):

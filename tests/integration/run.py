@@ -7,6 +7,8 @@ per test and closes with 'N passed, N failed'. Options:
   --valgrind   run the tests marked VALGRIND = True with the non-sanitized
                binary under valgrind (memcheck), failing on any error
 Randomised tests read their seed from WF2JSM_SEED and print it.
+WF2JSM_TRACKER_BACKEND=pg runs them with the tracker in PostgreSQL (see
+harness.py); tests marked for the other backend only are left out.
 """
 import argparse
 import glob
@@ -35,9 +37,12 @@ def main():
             if name.startswith("test_") and callable(fn) and args.k in "%s.%s" % (mod.__name__, name):
                 if args.valgrind and not getattr(fn, "valgrind", False):
                     continue
+                if getattr(fn, "sqlite_only" if harness.BACKEND == "pg" else "pg_only", False):
+                    continue
                 tests.append(("%s.%s" % (mod.__name__, name), fn))
     if args.valgrind:
         os.environ["WF2JSM_BIN"] = os.path.join(harness.ROOT, "tests", "lib", "valgrind-wf2jsm.sh")
+    print("tracker backend: %s" % harness.BACKEND, flush=True)
     world = harness.World()
     passed = failed = 0
     try:

@@ -8,7 +8,7 @@ import re
 import stat
 import subprocess
 
-from harness import Env, SECRET_TOKEN
+from harness import Env, SECRET_TOKEN, sqlite_only
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -123,7 +123,8 @@ def test_check_all_good_exits_0(world):
     for expected in ("configuration is complete", "database is reachable", "index serves the cursor query",
                      "Jira authentication works", "service desk 1 exists", "request type 10 exists",
                      "every required field is mapped", "submission key travels as label wf2jsm-<key prefix>",
-                     "tracker tracker/tracker.db is writable and owner-only", "SYNC_LOG_DIR=logs",
+                     ("tracker tracker/tracker.db is writable and owner-only" if env.backend == "sqlite" else
+                      "tracker %s (PostgreSQL, schema wf2jsm) is writable" % env.tracker_name), "SYNC_LOG_DIR=logs",
                      "SYNC_METRICS_FILE=metrics.prom"):
         assert expected in text, "missing %r in:\n%s" % (expected, text)
     assert env.jsm_stats()["calls"]["create"] == 0, "check must create nothing"
@@ -191,6 +192,7 @@ def test_check_exit_is_the_class_of_the_problem_not_of_the_index_warning(world):
     assert "exit 2 (the most severe problem's class)" in p.stdout, p.stdout
 
 
+@sqlite_only
 def test_check_exit_is_the_most_severe_class(world):
     # a tracker others can read (5) outranks a bad token (4), whichever is listed first
     env = Env(world, "chk_worst", JIRA_API_TOKEN="wrong-" + SECRET_TOKEN)
@@ -215,6 +217,7 @@ def test_check_says_whether_the_account_may_look_up_and_create_customers(world):
     assert env.jsm_stats()["calls"]["create_customer"] == 0, "check must create nothing"
 
 
+@sqlite_only
 def test_check_tracker_readable_by_others_exits_5_with_chmod_hint(world):
     env = Env(world, "chk_perm")
     env.run("check", check=0)

@@ -5,9 +5,7 @@ Each garbled kind is served after the write committed, on a create, an
 upload and an attach; every case must end with each submission exactly once
 with both attachments, no extra request, no create sent twice, and the
 garbled answer counted and logged with its status and first bytes."""
-import os
 import re
-import sqlite3
 
 from harness import Env, assert_exactly_once
 
@@ -73,12 +71,8 @@ def test_old_tracker_copy_adopts_with_one_search_per_batch(world):
     env = Env(world, "oldcopy", SYNC_BATCH_SIZE="10")
     env.insert(10, "Early")
     env.run("sync", check=0)
-    backup = env.path("tracker", "old.db")
-    src = sqlite3.connect(env.path("tracker", "tracker.db"))
-    dst = sqlite3.connect(backup)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    backup = env.path("old-tracker.copy")
+    env.copy_tracker(backup)
     env.insert(20, "Later")
     # The last later row is left half made: its request has no attachment.
     env.faults([{"kind": "attach", "action": "500", "times": 2}])
@@ -87,10 +81,7 @@ def test_old_tracker_copy_adopts_with_one_search_per_batch(world):
     creates = env.jsm_stats()["calls"]["create"]
     assert creates == 30
     # The nightly backup comes back: the tracker forgets 20 deliveries.
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(env.path("tracker", "tracker.db" + suffix)):
-            os.remove(env.path("tracker", "tracker.db" + suffix))
-    os.replace(backup, env.path("tracker", "tracker.db"))
+    env.put_back_tracker(backup)
     env.http("POST", "/_admin/stats/reset", {})
     settle(env)
     stats = env.jsm_stats()["calls"]

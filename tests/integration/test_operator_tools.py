@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import subprocess
 import stat
 import urllib.request
 
@@ -75,11 +76,30 @@ def backups(env):
     if not os.path.isdir(bdir):
         return []
     assert stat.S_IMODE(os.stat(bdir).st_mode) == 0o700
-    files = sorted(glob.glob(os.path.join(bdir, "tracker-*.db")))
+    files = sorted(glob.glob(os.path.join(bdir, "tracker-*.db" if env.backend == "sqlite" else "tracker-*.sql")))
     for f in files:
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o600, f
         assert not os.path.exists(f + "-wal"), "a backup is one self-contained file"
     return files
+
+
+def backup_query(env, path, sql):
+    """Runs sql on the tracker a backup holds: the SQLite file itself, or a
+    fresh PostgreSQL tracker the SQL backup was restored into with psql, as
+    an operator would."""
+    if env.backend == "sqlite":
+        con = sqlite3.connect(path)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+    env.world.db_counter += 1
+    name = "t%d_restore" % env.world.db_counter
+    env.admin_psql("CREATE DATABASE %s" % name)
+    url = env.world.pg_url.rsplit("/", 1)[0] + "/" + name
+    env.run("status", env={"SYNC_TRACKER_DB": url}, check=0)   # an empty tracker of this schema version
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-f", path], check=True, capture_output=True)
+    return env.tracker(sql, url=url)
 
 
 def id_of(env, subject):
@@ -228,9 +248,8 @@ def test_rollback_of_a_run_then_sync_recreates_exactly_those_requests(world):
 
     files = backups(env)
     assert len(files) == 1
-    con = sqlite3.connect(files[0])
-    assert con.execute("SELECT count(*) FROM submissions WHERE state = 'delivered'").fetchone()[0] == 5
-    con.close()
+    assert backup_query(env, files[0], "SELECT count(*) FROM submissions WHERE state = 'delivered'") == [(5,)]
+    assert backup_query(env, files[0], "SELECT count(*) FROM runs WHERE command = 'sync'") == [(2,)]
     lines = audit_lines(env)
     assert [l["action"] for l in lines] == ["backup", "delete_request", "reset_row", "delete_request", "reset_row"]
     assert lines[0]["result"].endswith(os.path.basename(files[0]))
@@ -328,10 +347,7 @@ def test_reconcile_lost_create_ghost_missing_files_and_duplicates(world):
     # becomes a second request for the same submission.
     real_ticket = jsm_key_of(env, missing_id)
     bare = hand_made_request(env, rows[missing_id], summary="Bare")
-    con = sqlite3.connect(env.path("tracker", "tracker.db"))
-    con.execute("UPDATE submissions SET jsm_key = ? WHERE source_id = ?", (bare, missing_id))
-    con.commit()
-    con.close()
+    env.tracker_write("UPDATE submissions SET jsm_key = '%s' WHERE source_id = '%s'" % (bare, missing_id))
 
     p = env.run("reconcile")
     assert p.returncode == 1

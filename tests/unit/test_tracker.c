@@ -1,4 +1,4 @@
-/* test_tracker.c: the SQLite tracker: creation, migration, the delivery
+/* test_tracker.c: the SQLite backend of the tracker: creation, migration, the delivery
  * state machine, the cursor, retries, runs, meta, and the failures an
  * operator must be told about (read-only, locked, newer schema). */
 #define _XOPEN_SOURCE 700
@@ -24,6 +24,7 @@ typedef struct {
     char *dir;
     char *path;      /* dir/state/tracker.db: the directory does not exist yet */
     wf_tracker *t;
+    sqlite3 *raw;    /* the test's own connection, to look behind the interface */
 } fixture;
 
 static int setup(void **state)
@@ -49,6 +50,7 @@ static int setup_open(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
+    sqlite3_close(fx->raw);
     wf_tracker_close(fx->t);
     if (fx->dir) chmod(fx->dir, 0700);
     unit_rmtree(fx->dir);
@@ -56,6 +58,13 @@ static int teardown(void **state)
     free(fx->path);
     free(fx);
     return 0;
+}
+
+/* The tracker file, opened by the test itself: the interface hides SQLite. */
+static sqlite3 *raw_db(fixture *fx)
+{
+    if (!fx->raw) assert_int_equal(sqlite3_open_v2(fx->path, &fx->raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    return fx->raw;
 }
 
 /* One integer from sql on db. */
@@ -125,7 +134,7 @@ static void test_open_creates_private_file_and_migrates(void **state)
     assert_int_equal(st.st_mode & 07777, 0700);
     free(state_dir);
 
-    sqlite3 *db = wf_tracker_db(fx->t);
+    sqlite3 *db = raw_db(fx);
     assert_true(wf_migrations_count >= 1);
     assert_int_equal(query_int(db, "PRAGMA user_version"), (int64_t)wf_migrations_count);
     char buf[64];
@@ -139,8 +148,8 @@ static void test_open_creates_private_file_and_migrates(void **state)
     wf_tracker_close(fx->t);
     fx->t = NULL;
     assert_int_equal(wf_tracker_open(fx->path, &fx->t, err, sizeof err), WF_OK);
-    assert_int_equal(query_int(wf_tracker_db(fx->t), "PRAGMA user_version"), (int64_t)wf_migrations_count);
-    assert_int_equal(query_int(wf_tracker_db(fx->t), "SELECT count(*) FROM submissions"), 1);
+    assert_int_equal(query_int(raw_db(fx), "PRAGMA user_version"), (int64_t)wf_migrations_count);
+    assert_int_equal(query_int(raw_db(fx), "SELECT count(*) FROM submissions"), 1);
 }
 
 /* An existing empty file (say, made by touch) is migrated like a new one. */
@@ -153,8 +162,8 @@ static void test_open_existing_empty_file(void **state)
     assert_int_equal(unit_write_file(fx->path, ""), 0);
     char err[512] = "";
     assert_int_equal(wf_tracker_open(fx->path, &fx->t, err, sizeof err), WF_OK);
-    assert_int_equal(query_int(wf_tracker_db(fx->t), "PRAGMA user_version"), (int64_t)wf_migrations_count);
-    assert_int_equal(query_int(wf_tracker_db(fx->t), "SELECT count(*) FROM submissions"), 0);
+    assert_int_equal(query_int(raw_db(fx), "PRAGMA user_version"), (int64_t)wf_migrations_count);
+    assert_int_equal(query_int(raw_db(fx), "SELECT count(*) FROM submissions"), 0);
 }
 
 /* ---- the delivery state machine ------------------------------------------ */
@@ -234,7 +243,7 @@ static void test_adopted_goes_to_attaching(void **state)
     assert_int_equal(row.created_run, 2);
     assert_int_equal(row.last_run, 2);
     wf_tracker_row_free(&row);
-    assert_int_equal(query_int(wf_tracker_db(fx->t), "SELECT adopted FROM submissions"), 1);
+    assert_int_equal(query_int(raw_db(fx), "SELECT adopted FROM submissions"), 1);
 }
 
 static void test_failure_counts_parks_and_keeps_may_exist(void **state)
@@ -427,7 +436,7 @@ static void test_runs_begin_and_finish(void **state)
                       .manual_fixes = 6, .duration_ms = 1234};
     assert_int_equal(wf_tracker_run_finish(fx->t, r1, &s, 1, "some submissions failed"), WF_OK);
 
-    sqlite3 *db = wf_tracker_db(fx->t);
+    sqlite3 *db = raw_db(fx);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db,
         "SELECT command, started_at, finished_at, exit_code, seen, created, adopted, delivered, failed, parked, "
@@ -482,7 +491,7 @@ static void test_manual_fixes(void **state)
     assert_int_equal(wf_tracker_add_manual_fix(fx->t, k, NULL, "customfield_10010", "Marketing",
                                                "Department has no option 'Marketing'"), WF_OK);
     assert_int_equal(wf_tracker_add_manual_fix(fx->t, k, "HELP-1", "duedate", NULL, "bad date"), WF_OK);
-    sqlite3 *db = wf_tracker_db(fx->t);
+    sqlite3 *db = raw_db(fx);
     char buf[64];
     assert_int_equal(query_int(db, "SELECT jsm_key IS NULL FROM manual_fixes WHERE field_id = 'customfield_10010'"), 1);
     assert_string_equal(query_text(db, "SELECT jsm_key FROM manual_fixes WHERE field_id = 'duedate'",
