@@ -8,7 +8,7 @@ import os
 import shutil
 import sqlite3
 
-from harness import Env, assert_exactly_once, use_key_field_instead_of_labels
+from harness import Env, assert_exactly_once, sqlite_only, use_key_field_instead_of_labels
 
 
 def insert_spread(env, n, subject, start_s):
@@ -51,6 +51,7 @@ def states(env):
     return dict(env.tracker("SELECT state, count(*) FROM submissions GROUP BY state"))
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
     env = Env(world, "rebuild_deleted", SYNC_BATCH_SIZE="15")
     insert_spread(env, 40, "Old", 0)
@@ -92,6 +93,7 @@ def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
     assert len(env.jsm_requests()) == 53
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_old_tracker_copy_put_back_creates_nothing_twice(world):
     env = Env(world, "rebuild_restored", SYNC_BATCH_SIZE="10")
     insert_spread(env, 20, "First", 0)
@@ -126,6 +128,7 @@ def test_old_tracker_copy_put_back_creates_nothing_twice(world):
     assert len(env.jsm_requests()) == 55
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_restored_copy_with_rows_failed_then_delivered_is_not_created_again(world):
     """A row the old copy holds as failed, delivered after the copy was taken:
     the copy knows its key but not its request."""
@@ -174,6 +177,7 @@ def test_new_tracker_costs_one_search_and_status_and_check_say_so(world):
     assert env.jsm_stats()["total_calls"] == 0, env.jsm_stats()
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_status_and_check_print_the_rebuild(world):
     env = Env(world, "rebuild_report")
     insert_spread(env, 6, "R", 0)
@@ -193,6 +197,7 @@ def test_status_and_check_print_the_rebuild(world):
     assert origin["command"] == "sync"
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_stopped_by_jira_leaves_tracker_empty_and_creates_nothing(world):
     env = Env(world, "rebuild_fail", SYNC_BATCH_SIZE="5")
     insert_spread(env, 12, "R", 0)
@@ -213,6 +218,7 @@ def test_rebuild_stopped_by_jira_leaves_tracker_empty_and_creates_nothing(world)
     assert_exactly_once(env)
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_reconcile_apply_rebuilds_on_demand(world):
     env = Env(world, "rebuild_reconcile")
     insert_spread(env, 8, "R", 0)
@@ -229,6 +235,7 @@ def test_reconcile_apply_rebuilds_on_demand(world):
     assert_exactly_once(env)
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
     """SYNC_KEY_FIELD carries the whole key when the request type has no
     Labels: the rebuild lists by that field instead."""
@@ -249,6 +256,7 @@ def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
     assert_exactly_once(env)
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
     """Requests made moments before the rebuild are not searchable yet: their
     rows are queued to be looked up once SYNC_SEARCH_SETTLE has passed, and
@@ -278,6 +286,7 @@ def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
 test_status_and_check_print_the_rebuild.valgrind = True
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_killed_halfway_leaves_the_tracker_empty_then_completes(world):
     """The rebuild is one tracker transaction: a SIGKILL at any moment leaves
     either no row or every row, never a tracker that looks rebuilt and lacks
@@ -316,6 +325,7 @@ def test_rebuild_killed_halfway_leaves_the_tracker_empty_then_completes(world):
     assert len(env.jsm_requests()) == 30
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_adopts_the_first_of_duplicate_requests_and_reports_the_rest(world):
     """A key carried by two requests (a duplicate made by hand, or by a
     search that lagged long ago): the rebuild adopts the lowest-numbered, as
@@ -338,6 +348,7 @@ def test_rebuild_adopts_the_first_of_duplicate_requests_and_reports_the_rest(wor
     assert "event=duplicate_requests jsm=%s" % dup in env.logs_text()
 
 
+@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_reads_every_page_of_the_listing(world):
     """130 requests are two pages of the search: both are read before
     anything is decided."""
