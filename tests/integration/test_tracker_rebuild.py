@@ -5,8 +5,6 @@ it back, between ticks, and check on the JSM test server's state that every
 submission ends as exactly one request with both attachments, and that the
 rebuild is what status and check report."""
 import os
-import shutil
-import sqlite3
 
 from harness import Env, assert_exactly_once, sqlite_only, use_key_field_instead_of_labels
 
@@ -27,31 +25,10 @@ def reset_calls(env):
     env.http("POST", "/_admin/stats/reset", {})
 
 
-def copy_tracker(env, dest):
-    """A consistent copy, as a nightly backup takes it (SQLite's backup API)."""
-    src = sqlite3.connect(env.path("tracker", "tracker.db"))
-    dst = sqlite3.connect(dest)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-
-
-def put_back(env, copy):
-    tdir = env.path("tracker")
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(os.path.join(tdir, "tracker.db" + suffix)):
-            os.remove(os.path.join(tdir, "tracker.db" + suffix))
-    shutil.copyfile(copy, os.path.join(tdir, "tracker.db"))
-    os.chmod(os.path.join(tdir, "tracker.db"), 0o600)
-
-
 def states(env):
     return dict(env.tracker("SELECT state, count(*) FROM submissions GROUP BY state"))
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
     env = Env(world, "rebuild_deleted", SYNC_BATCH_SIZE="15")
     insert_spread(env, 40, "Old", 0)
@@ -67,7 +44,7 @@ def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
     assert len(half) == 1 and len(env.jsm_requests()) == 41, env.jsm_requests()
 
     before = sorted(env.tracker("SELECT key, source_id, source_time_us, jsm_key FROM submissions"))
-    shutil.rmtree(env.path("tracker"))   # the host was rebuilt from its image
+    env.delete_tracker()   # the host was rebuilt from its image
     reset_calls(env)
     p = env.run("sync", check=0)
     c = calls(env)
@@ -93,18 +70,17 @@ def test_deleted_tracker_rebuilds_from_jsm_and_creates_nothing_twice(world):
     assert len(env.jsm_requests()) == 53
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_old_tracker_copy_put_back_creates_nothing_twice(world):
     env = Env(world, "rebuild_restored", SYNC_BATCH_SIZE="10")
     insert_spread(env, 20, "First", 0)
     env.run("sync", "--catch-up", check=0)
     backup = os.path.join(env.dir, "nightly.db")
-    copy_tracker(env, backup)
+    env.copy_tracker(backup)
     insert_spread(env, 20, "Second", 100)
     env.run("sync", "--catch-up", check=0)
     assert len(env.jsm_requests()) == 40
 
-    put_back(env, backup)                 # the nightly backup, 20 deliveries old
+    env.put_back_tracker(backup)                 # the nightly backup, 20 deliveries old
     assert env.tracker("SELECT count(*) FROM submissions")[0][0] == 20
     reset_calls(env)
     env.run("sync", check=0)              # the next tick: one batch of 10
@@ -128,7 +104,6 @@ def test_old_tracker_copy_put_back_creates_nothing_twice(world):
     assert len(env.jsm_requests()) == 55
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_restored_copy_with_rows_failed_then_delivered_is_not_created_again(world):
     """A row the old copy holds as failed, delivered after the copy was taken:
     the copy knows its key but not its request."""
@@ -142,10 +117,10 @@ def test_restored_copy_with_rows_failed_then_delivered_is_not_created_again(worl
     assert states(env) == {"delivered": 4, "failed": 1}, states(env)
     assert env.tracker("SELECT may_exist FROM submissions WHERE state = 'failed'") == [(0,)]
     backup = os.path.join(env.dir, "copy.db")
-    copy_tracker(env, backup)
+    env.copy_tracker(backup)
     env.run("sync", check=0)
     assert states(env) == {"delivered": 5}
-    put_back(env, backup)
+    env.put_back_tracker(backup)
     reset_calls(env)
     env.run("sync", check=0)
     assert calls(env)["create"] == 0
@@ -177,12 +152,11 @@ def test_new_tracker_costs_one_search_and_status_and_check_say_so(world):
     assert env.jsm_stats()["total_calls"] == 0, env.jsm_stats()
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_status_and_check_print_the_rebuild(world):
     env = Env(world, "rebuild_report")
     insert_spread(env, 6, "R", 0)
     env.run("sync", check=0)
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     p = env.run("status", check=0)
     assert "not checked against JSM yet" in p.stdout, p.stdout
     p = env.run("check")
@@ -197,12 +171,11 @@ def test_status_and_check_print_the_rebuild(world):
     assert origin["command"] == "sync"
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_stopped_by_jira_leaves_tracker_empty_and_creates_nothing(world):
     env = Env(world, "rebuild_fail", SYNC_BATCH_SIZE="5")
     insert_spread(env, 12, "R", 0)
     env.run("sync", "--catch-up", check=0)
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     # The listing fails: nothing may be decided without it.
     env.faults([{"kind": "search", "action": "403", "times": 1}])
     reset_calls(env)
@@ -218,12 +191,11 @@ def test_rebuild_stopped_by_jira_leaves_tracker_empty_and_creates_nothing(world)
     assert_exactly_once(env)
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_reconcile_apply_rebuilds_on_demand(world):
     env = Env(world, "rebuild_reconcile")
     insert_spread(env, 8, "R", 0)
     env.run("sync", check=0)
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     p = env.run("reconcile", "--apply")
     assert "rebuilt the tracker from 8 requests: 8 submissions adopted" in p.stdout, p.stdout
     assert states(env) == {"delivered": 8}, states(env)
@@ -235,7 +207,6 @@ def test_reconcile_apply_rebuilds_on_demand(world):
     assert_exactly_once(env)
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
     """SYNC_KEY_FIELD carries the whole key when the request type has no
     Labels: the rebuild lists by that field instead."""
@@ -244,7 +215,7 @@ def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
     insert_spread(env, 9, "K", 0)
     env.run("sync", "--catch-up", check=0)
     keys = sorted(env.tracker("SELECT key, jsm_key FROM submissions"))
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     reset_calls(env)
     env.run("sync", check=0)
     assert calls(env)["create"] == 0 and calls(env)["search"] == 1, calls(env)
@@ -256,7 +227,6 @@ def test_deleted_tracker_rebuilds_from_the_key_field_without_labels(world):
     assert_exactly_once(env)
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
     """Requests made moments before the rebuild are not searchable yet: their
     rows are queued to be looked up once SYNC_SEARCH_SETTLE has passed, and
@@ -270,7 +240,7 @@ def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
     insert_spread(env, 5, "Lagging", 50)
     env.run("sync", check=0)                 # made just now: not searchable for 4 s
     assert len(env.jsm_requests()) == 15
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     reset_calls(env)
     env.run("sync", check=0)
     assert calls(env)["create"] == 0, calls(env)
@@ -286,7 +256,7 @@ def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
 test_status_and_check_print_the_rebuild.valgrind = True
 
 
-@sqlite_only   # deletes or replaces the tracker file
+@sqlite_only   # reads the tracker file between kills
 def test_rebuild_killed_halfway_leaves_the_tracker_empty_then_completes(world):
     """The rebuild is one tracker transaction: a SIGKILL at any moment leaves
     either no row or every row, never a tracker that looks rebuilt and lacks
@@ -302,7 +272,7 @@ def test_rebuild_killed_halfway_leaves_the_tracker_empty_then_completes(world):
     insert_spread(env, 30, "Done", 0)
     env.run("sync", check=0)
     env.insert(3000, "Waiting", when="'2026-11-22 10:00:00+00'")
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     counts = set()
     for _ in range(6):
         proc = env.popen("sync")
@@ -325,7 +295,6 @@ def test_rebuild_killed_halfway_leaves_the_tracker_empty_then_completes(world):
     assert len(env.jsm_requests()) == 30
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_adopts_the_first_of_duplicate_requests_and_reports_the_rest(world):
     """A key carried by two requests (a duplicate made by hand, or by a
     search that lagged long ago): the rebuild adopts the lowest-numbered, as
@@ -336,7 +305,7 @@ def test_rebuild_adopts_the_first_of_duplicate_requests_and_reports_the_rest(wor
     first = sorted(env.jsm_requests(), key=lambda r: int(r["issueKey"].split("-")[1]))[0]
     dup = env.http("POST", "/_admin/request", {"requestFieldValues": {"summary": "copy by hand"},
                                                 "labels": first["labels"]})["issueKey"]
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     reset_calls(env)
     env.run("sync", check=0)
     assert calls(env)["create"] == 0, calls(env)
@@ -348,7 +317,6 @@ def test_rebuild_adopts_the_first_of_duplicate_requests_and_reports_the_rest(wor
     assert "event=duplicate_requests jsm=%s" % dup in env.logs_text()
 
 
-@sqlite_only   # deletes or replaces the tracker file
 def test_rebuild_reads_every_page_of_the_listing(world):
     """130 requests are two pages of the search: both are read before
     anything is decided."""
@@ -356,7 +324,7 @@ def test_rebuild_reads_every_page_of_the_listing(world):
     env.insert(130, "Many", when="'2026-11-22 09:00:00+00'")   # one shared time: a tie
     env.run("sync", "--catch-up", check=0)
     assert len(env.jsm_requests()) == 130
-    shutil.rmtree(env.path("tracker"))
+    env.delete_tracker()
     reset_calls(env)
     p = env.run("sync", "--catch-up", check=0)
     assert "the tracker was empty: rebuilt it from 130 requests in JSM (130 submissions adopted" in p.stdout, p.stdout
