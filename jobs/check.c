@@ -8,6 +8,7 @@
 #include "../modules/jsm_client.h"
 #include "../modules/safe_text.h"
 #include "../modules/templates.h"
+#include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
 #include <cjson/cJSON.h>
@@ -426,6 +427,20 @@ static void check_sample(checker *c, const wf_config *cfg, wf_source *src, wf_tr
 
 /* ---- local files ------------------------------------------------------ */
 
+/* Whether the tracker was new or rebuilt from JSM (and from how many
+ * requests): after a lost tracker, the first thing to know. */
+static void check_tracker_origin(checker *c, wf_tracker *tracker)
+{
+    int64_t cursor = 0;
+    bool has_rows = false;
+    cJSON *origin = wf_rebuild_meta(tracker);
+    char line[512];
+    wf_rebuild_describe(origin, line, sizeof line);
+    if (origin) OK(c, "tracker %s", line);
+    else if (wf_tracker_cursor(tracker, &cursor, &has_rows) == WF_OK && !has_rows) OK(c, "tracker is empty, %s", line);
+    cJSON_Delete(origin);
+}
+
 static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker, wf_err open_rc, const char *open_err)
 {
     char fix[4096], loose[2048] = "";
@@ -449,6 +464,7 @@ static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker,
         char holder[256];
         if (wf_tracker_lock_holder(tracker, &held, holder, sizeof holder) == WF_OK)
             OK(c, "the run lock is %s%s", held ? "held by " : "free", held ? holder : "");
+        check_tracker_origin(c, tracker);
         return;
     }
     /* The tracker holds who submitted what: owner-only, and so are the
@@ -470,6 +486,7 @@ static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker,
     } else {
         OK(c, "tracker %s is writable and owner-only", cfg->tracker_db);
     }
+    check_tracker_origin(c, tracker);
 }
 
 static void check_log_dir(checker *c, const char *dir)

@@ -4,7 +4,9 @@
 #include "../modules/attachments.h"
 #include "../modules/jira_fields.h"
 #include "../modules/jsm_client.h"
+#include "../modules/process_batch.h"
 #include "../modules/tracker_admin.h"
+#include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
 #include <getopt.h>
@@ -27,7 +29,10 @@ static const char reconcile_usage[] =
     "  unkeyed    a request labelled wf2jsm without a wf2jsm-<key> label\n"
     "Needs the labels field on the request type (SYNC_KEY_FIELD cannot be listed).\n"
     "\n"
-    "  --apply           fix what can be fixed: adopt orphans (a submission the tracker\n"
+    "  --apply           on a tracker without a submission, first rebuild it from\n"
+    "                    JSM as sync does (requests are matched to their source rows\n"
+    "                    and recorded, rows without a request queued); then fix\n"
+    "                    what can be fixed: adopt orphans (a submission the tracker\n"
     "                    does not know is found in the source and recorded), requeue\n"
     "                    ghosts, requeue missing attachments; the next `wf2jsm sync`\n"
     "                    completes them. Duplicates, mismatches and unkeyed requests\n"
@@ -96,30 +101,13 @@ static int compare_tickets(const void *a, const void *b)
     return c ? c : compare_jsm_keys(x->jsm_key, y->jsm_key);
 }
 
-/* The key prefix a wf2jsm-<prefix> label carries, lower-cased into out;
- * false when label is not one. */
-static bool key_label_prefix(const char *label, char out[WF_KEY_LABEL_PREFIX_LEN + 1])
-{
-    size_t n = strlen(WF_KEY_LABEL);
-    if (strncmp(label, WF_KEY_LABEL, n) != 0 || label[n] != '-' || strlen(label + n + 1) != WF_KEY_LABEL_PREFIX_LEN)
-        return false;
-    for (size_t i = 0; i < WF_KEY_LABEL_PREFIX_LEN; i++) {
-        char c = label[n + 1 + i];
-        if (c >= 'A' && c <= 'F') c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-        out[i] = c;
-    }
-    out[WF_KEY_LABEL_PREFIX_LEN] = '\0';
-    return true;
-}
-
 static bool issue_has_label(const cJSON *issue, const char *prefix)
 {
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(issue, "fields"), "labels");
     const cJSON *l;
     char p[WF_KEY_LABEL_PREFIX_LEN + 1];
     cJSON_ArrayForEach(l, labels) {
-        if (cJSON_IsString(l) && key_label_prefix(l->valuestring, p) && strcmp(p, prefix) == 0) return true;
+        if (cJSON_IsString(l) && wf_rebuild_label_prefix(l->valuestring, p) && strcmp(p, prefix) == 0) return true;
     }
     return false;
 }
@@ -198,7 +186,7 @@ static wf_err list_tickets(recon *r)
         if (!t->jsm_key) { rc = WF_ERR_NOMEM; goto out; }
         const cJSON *l;
         cJSON_ArrayForEach(l, labels) {
-            if (cJSON_IsString(l) && key_label_prefix(l->valuestring, t->prefix)) break;
+            if (cJSON_IsString(l) && wf_rebuild_label_prefix(l->valuestring, t->prefix)) break;
         }
     }
     qsort(r->tickets, r->ntickets, sizeof *r->tickets, compare_tickets);
@@ -580,7 +568,7 @@ static wf_err adopt_strangers(recon *r)
     wf_job *job = r->job;
     scan_state s = {.r = r};
     char *password = NULL;
-    wf_err rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+    wf_err rc = job->source ? WF_OK : wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
     wf_log_add_secret(job->log, password);
     free(password);
     if (rc != WF_OK) return rc;
@@ -669,6 +657,52 @@ static wf_err reconcile(recon *r, size_t *nrows)
     return settle_strangers(r);
 }
 
+/* --apply on a tracker without a submission (lost, new) first rebuilds it
+ * from JSM as sync would (tracker_rebuild.h): every request is matched to
+ * its source row and recorded, and the source rows nothing carries are
+ * queued, so that the comparison below starts from what sync itself would
+ * learn. A tracker with rows is caught up by the orphan adoption below.
+ * Uses the command's curl handle. */
+static wf_err rebuild_from_jsm(recon *r)
+{
+    wf_job *job = r->job;
+    wf_run run;
+    wf_rebuild_report rep;
+    char *password = NULL;
+    int64_t cursor = 0;
+    bool has_rows = false;
+    wf_err rc = wf_tracker_cursor(job->tracker, &cursor, &has_rows);
+    if (rc != WF_OK) {
+        snprintf(job->err, sizeof job->err, "%s", wf_tracker_errmsg(job->tracker));
+        return rc;
+    }
+    if (has_rows) return WF_OK;
+    if (!job->source) {
+        rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+        wf_log_add_secret(job->log, password);
+        free(password);
+        if (rc != WF_OK) return rc;
+    }
+    wf_run_init(&run, &job->cfg, job->log, job->tracker, job->source, NULL, r->run_id);
+    run.jsm = r->jsm;
+    rc = wf_rebuild_from_jsm(&run, "reconcile", &rep);
+    run.jsm = NULL;   /* the command's handle, closed by the command */
+    if (rc != WF_OK) {
+        snprintf(job->err, sizeof job->err, "%s", run.fatal_msg);
+    } else {
+        char result[256];
+        snprintf(result, sizeof result, "ok: %d requests, %d adopted (%d left attaching), %d known, %d queued, "
+                 "%d unmatched", rep.requests, rep.adopted, rep.incomplete, rep.known, rep.queued, rep.unmatched);
+        printf("rebuilt the tracker from %d request%s: %d submission%s adopted (%d left attaching for their files), "
+               "%d source row%s queued\n", rep.requests, rep.requests == 1 ? "" : "s", rep.adopted, rep.adopted == 1 ? "" : "s",
+               rep.incomplete, rep.queued, rep.queued == 1 ? "" : "s");
+        r->stats.adopted += rep.adopted;
+        rc = audit(r, NULL, NULL, "rebuild", result);
+    }
+    wf_run_cleanup(&run);
+    return rc;
+}
+
 /* Backs the tracker up, opens the audit trail and starts a run, whose id
  * adopted requests record as created_run (so `rollback --run` can undo). */
 static wf_err prepare_changes(recon *r)
@@ -755,6 +789,7 @@ int cmd_reconcile(int argc, char **argv)
     }
     if ((rc = check_label_carrier(&r)) != WF_OK || (rc = list_tickets(&r)) != WF_OK) goto out;
     if (changes && (rc = prepare_changes(&r)) != WF_OK) goto out;
+    if (apply && !delete_orphans && (rc = rebuild_from_jsm(&r)) != WF_OK) goto out;
     rc = reconcile(&r, &nrows);
     if (rc == WF_OK) print_totals(&r, nrows);
     if (rc == WF_OK && r.left > 0) status = wf_exit_code(WF_ERR_ROWS_FAILED);

@@ -774,6 +774,40 @@ def compile_clause(name, op, values, fields):
     return matches
 
 
+DATE_FIELDS = {"created": "created", "createddate": "created", "updated": "updated", "updateddate": "updated"}
+RELATIVE_DATE = re.compile(r"([-+]?)(\d+)([wdhm])")
+DATE_UNITS_MS = {"w": 7 * 86400000, "d": 86400000, "h": 3600000, "m": 60000}
+
+
+def jql_date_ms(text, name):
+    """Milliseconds for a JQL date value: relative ("-5m", "-2h", "1d") from
+    now, or absolute "yyyy/MM/dd [HH:mm]" / "yyyy-MM-dd [HH:mm]" in the
+    user's time zone (Etc/UTC here)."""
+    match = RELATIVE_DATE.fullmatch(text.strip())
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return now_ms() + sign * int(match.group(2)) * DATE_UNITS_MS[match.group(3)]
+    for fmt in ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d"):
+        try:
+            dt = datetime.datetime.strptime(text.strip(), fmt).replace(tzinfo=datetime.timezone.utc)
+            return int(dt.timestamp() * 1000)
+        except ValueError:
+            continue
+    raise ApiError(400, "Date value '%s' for field '%s' is invalid. Valid formats include: "
+                        "'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period "
+                        "format e.g. '-5d', '4w 2d'." % (text, name))
+
+
+def compile_date_clause(name, op, values):
+    """created/updated compared with a date: = != < > <= >= (ms precision)."""
+    if op not in ("=", "!=", "<", ">", "<=", ">="):
+        raise ApiError(400, "The operator '%s' is not supported by the '%s' field." % (op, name))
+    when, attr = jql_date_ms(values[0], name), DATE_FIELDS[name.lower()]
+    compare = {"=": lambda a: a == when, "!=": lambda a: a != when, "<": lambda a: a < when,
+               ">": lambda a: a > when, "<=": lambda a: a <= when, ">=": lambda a: a >= when}[op]
+    return lambda issue: compare(issue[attr])
+
+
 def compile_jql(jql):
     """(predicate, sort function) for a JQL query; ApiError 400 when unusable."""
     parser = JqlParser(jql)
@@ -782,9 +816,11 @@ def compile_jql(jql):
         raise ApiError(400, "Unbounded JQL queries are not allowed here. Please add a search "
                             "restriction to your query.")
     fields = STATE.fields()
-    predicates = [compile_clause(n, op, v, fields) for n, op, v in clauses]
+    def clause_of(n, op, v):
+        return compile_date_clause(n, op, v) if n.lower() in DATE_FIELDS else compile_clause(n, op, v, fields)
+    predicates = [clause_of(n, op, v) for n, op, v in clauses]
     if parser.groups:
-        groups = [[compile_clause(n, op, v, fields) for n, op, v in g] for g in parser.groups]
+        groups = [[clause_of(n, op, v) for n, op, v in g] for g in parser.groups]
         predicates = [lambda issue: any(all(p(issue) for p in g) for g in groups)]
     for name, _ in order:
         if name.lower() not in ORDER_KEYS:
@@ -894,7 +930,17 @@ def platform_fields(call, issue):
                         "name": SERVICE_DESK["projectName"]},
                issuetype={"id": REQUEST_TYPE["issueTypeId"], "name": "Service Request"},
                status={"name": STATUS["status"], "statusCategory": {"key": "new", "name": "To Do"}})
+    out["attachment"] = attachment_beans(call, issue)
     return out
+
+
+def attachment_beans(call, issue):
+    """The `attachment` field of an issue as the platform API shows it."""
+    return [{"self": "%s/rest/api/3/attachment/%s" % (call.base, a["id"]), "id": a["id"],
+             "filename": a["filename"], "author": user_dto(call, a["author"]),
+             "created": jira_time(a["created"]), "size": len(a["data"]), "mimeType": a["mimeType"],
+             "content": "%s/rest/api/3/attachment/content/%s" % (call.base, a["id"])}
+            for a in issue["attachments"]]
 
 
 def issue_bean(call, issue, wanted):

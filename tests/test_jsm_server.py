@@ -323,6 +323,28 @@ class JsmServerTest(unittest.TestCase):
         self.create(labels=["wf-row-4"])
         self.assertEqual(self.search("labels = wf-row-4")[2]["issues"], [])
 
+    def test_search_by_created_and_attachment_field(self):
+        self.create(labels=["wf-old"])
+        self.create(labels=["wf-new"])
+        # Both were created just now: inside -5m, outside a future bound.
+        body = self.search("labels in (wf-old, wf-new) AND created >= -5m ORDER BY key ASC")[2]
+        self.assertEqual([i["key"] for i in body["issues"]], ["WF-1", "WF-2"])
+        self.assertEqual(self.search("project = WF AND created > 1d")[2]["issues"], [])
+        self.assertEqual(len(self.search("created <= 1h")[2]["issues"]), 2)
+        self.assertEqual(len(self.search("created >= '2020/01/01 10:00'")[2]["issues"]), 2)
+        self.assertEqual(self.search("created < 2020-01-01")[2]["issues"], [])
+        status, _, body = self.search("created >= yesterday-ish")
+        self.assertEqual(status, 400)
+        self.assertIn("Date value 'yesterday-ish'", body["errorMessages"][0])
+        self.assertEqual(self.search("created ~ -5m")[0], 400)
+        # The attachment field lists the files of an issue, as Jira's does.
+        temp = self.upload([("file", "submission-1.json", b"{}")])[2]["temporaryAttachments"]
+        self.call("POST", JSM + "/request/WF-2/attachment",
+                  {"temporaryAttachmentIds": [temp[0]["temporaryAttachmentId"]], "public": False})
+        body = self.search("labels in (wf-old, wf-new) ORDER BY key ASC", fields=["attachment"])[2]
+        files = [[(a["filename"], a["size"], a["mimeType"]) for a in i["fields"]["attachment"]] for i in body["issues"]]
+        self.assertEqual(files, [[], [("submission-1.json", 2, "text/plain")]])
+
     def test_issue_edit_and_delete(self):
         self.create()
         adf = {"type": "doc", "version": 1, "content": []}

@@ -324,6 +324,17 @@ def csv_cell(value):
     return value
 
 
+def use_key_field_instead_of_labels(env, field_id="customfield_10050"):
+    """The test server's request type without Labels, with a text field that
+    can carry the whole key (set SYNC_KEY_FIELD=field_id in the Env)."""
+    fields = [f for f in env.jsm_config()["fields"] if f["fieldId"] != "labels"]
+    fields.append({"fieldId": field_id, "name": "Sync key", "required": False, "visible": True,
+                   "validValues": [], "defaultValues": [], "presetValues": [], "description": "",
+                   "jiraSchema": {"type": "string", "customId": int(field_id.split("_")[-1]),
+                                  "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield"}})
+    env.jsm_config(fields=fields)
+
+
 def assert_exactly_once(env, expect_ids=None):
     """Every source row is exactly one live request whose JSON and CSV
     attachments (exactly one of each) match the row; no other request
