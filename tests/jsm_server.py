@@ -1646,12 +1646,22 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             STATE.in_flight += 1
             STATE.in_flight_peak = max(STATE.in_flight_peak, STATE.in_flight)
+        self.in_flight_counted = True
         try:
             self.serve_api_call(api, path, route, params, allowed, query, body)
         finally:
+            self.leave_flight()
+            self.rl_headers = []
+
+    def leave_flight(self):
+        """A call stops counting as in flight once its answer starts going out:
+        the client may start its next call the moment it reads the answer,
+        before this thread gets to run again, and that must not look like one
+        call too many in flight."""
+        if getattr(self, "in_flight_counted", False):
+            self.in_flight_counted = False
             with STATE.lock:
                 STATE.in_flight -= 1
-            self.rl_headers = []
 
     def serve_api_call(self, api, path, route, params, allowed, query, body):
         rule, within_limit = self.account_call(route)
@@ -1748,6 +1758,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_raw(status, json.dumps(payload).encode(), headers)
 
     def send_raw(self, status, body, headers=(), content_type="application/json;charset=UTF-8"):
+        self.leave_flight()
         self.send_response(status)
         names = {name.lower() for name, _ in headers}
         for name, value in list(headers) + [h for h in self.rl_headers if h[0].lower() not in names]:
