@@ -379,6 +379,14 @@ static int is_date(const char *s)
            isdigit((unsigned char)s[8]) && isdigit((unsigned char)s[9]);
 }
 
+/* Reads two decimal digits at p into *value; 0 when p does not start with two. */
+static int two_digits(const char *p, int *value)
+{
+    if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1])) return 0;
+    *value = (p[0] - '0') * 10 + (p[1] - '0');
+    return 1;
+}
+
 /* PostgreSQL's ISO output ("2026-11-22 10:00:00.5+00", "...+05:30", or no
  * zone for timestamp without time zone, taken as UTC) to Jira's
  * "2026-11-22T10:00:00.500+0000". */
@@ -401,10 +409,12 @@ static int to_jira_datetime(const char *s, char *out, size_t outlen)
     else if (*p == '+' || *p == '-') {
         char sign = *p++;
         int zh = 0, zm = 0;
-        if (sscanf(p, "%2d", &zh) != 1) return -1;
+        /* Exactly two digits each: sscanf's %2d also takes one digit (or a
+         * sign), and stepping two characters past it ran off the string. */
+        if (!two_digits(p, &zh)) return -1;
         p += 2;
         if (*p == ':') p++;
-        if (isdigit((unsigned char)*p) && sscanf(p, "%2d", &zm) == 1) p += 2;
+        if (two_digits(p, &zm)) p += 2;
         snprintf(zone, sizeof zone, "%c%02d%02d", sign, zh % 100, zm % 100);
     }
     if (*p) return -1;
