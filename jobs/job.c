@@ -77,7 +77,8 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
         }
         if (rc != WF_OK) return rc;
     }
-    if (needs & JOB_NEEDS_SOURCE) {
+    wf_source_connect_advance(job->source);
+    if ((needs & JOB_NEEDS_SOURCE) && !(needs & JOB_SOURCE_LATE)) {
         rc = wf_source_connect_finish(&job->cfg, job->source, job->err, sizeof job->err);
         if (rc != WF_OK) {
             wf_source_close(job->source);

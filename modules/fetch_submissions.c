@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 
 struct wf_source {
     PGconn *conn;
+    const wf_config *cfg;          /* the caller's, for a late finish */
+    PostgresPollingStatusType poll; /* where the handshake waits */
+    bool ready;                    /* handshake done, statements built */
     char *table_sql;   /* quoted, possibly schema-qualified */
     char *table_name;  /* as configured, for messages */
     char *id_sql;
@@ -93,6 +97,8 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
                           "wf2jsm", "10", NULL};
     wf_source *src = calloc(1, sizeof *src);
     if (!src) return WF_ERR_NOMEM;
+    src->cfg = cfg;
+    src->poll = PGRES_POLLING_WRITING;
     src->conn = PQconnectStartParams(keys, vals, 1);
     if (!src->conn || PQstatus(src->conn) == CONNECTION_BAD) {
         db_error(src->conn, "connecting", errbuf, errlen);
@@ -103,17 +109,31 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
     return WF_OK;
 }
 
+void wf_source_connect_advance(wf_source *src)
+{
+    if (!src || src->ready) return;
+    /* Only what the socket already allows: a zero timeout never waits. */
+    while (src->poll != PGRES_POLLING_OK && src->poll != PGRES_POLLING_FAILED) {
+        struct pollfd pfd = {.fd = PQsocket(src->conn),
+                             .events = src->poll == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0) break;
+        src->poll = PQconnectPoll(src->conn);
+    }
+}
+
 wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen)
 {
+    if (src->ready) return WF_OK;
     /* libpq's own loop (as in PQconnectdb), with connect_timeout's 10 s
-     * kept by hand: the asynchronous start has no timeout of its own. */
+     * kept by hand: the asynchronous start has no timeout of its own. It
+     * resumes wherever wf_source_connect_advance() left the handshake. */
     time_t deadline = time(NULL) + 10;
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-        struct pollfd pfd = {.fd = PQsocket(src->conn), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+    while (src->poll != PGRES_POLLING_OK && src->poll != PGRES_POLLING_FAILED) {
+        struct pollfd pfd = {.fd = PQsocket(src->conn),
+                             .events = src->poll == PGRES_POLLING_READING ? POLLIN : POLLOUT};
         long left = (long)(deadline - time(NULL));
         if (pfd.fd < 0 || left <= 0 || poll(&pfd, 1, (int)(left * 1000)) <= 0) break;
-        st = PQconnectPoll(src->conn);
+        src->poll = PQconnectPoll(src->conn);
     }
     if (PQstatus(src->conn) != CONNECTION_OK) {
         db_error(src->conn, "connecting", errbuf, errlen);
@@ -124,17 +144,28 @@ wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errb
     src->table_sql = quote_table(src->conn, cfg->table);
     src->id_sql = quote_ident(src->conn, cfg->id_column);
     src->time_sql = quote_ident(src->conn, cfg->time_column);
-    if (!src->table_name || !src->table_sql || !src->id_sql || !src->time_sql) {
-        wf_source_close(src);
-        return WF_ERR_NOMEM;
-    }
+    /* The caller closes src after a failure (see the header): closing it
+     * here too would free it twice. */
+    if (!src->table_name || !src->table_sql || !src->id_sql || !src->time_sql) return WF_ERR_NOMEM;
     size_t cap = strlen(src->table_sql) + 2 * strlen(src->time_sql) + 2 * strlen(src->id_sql) + 200;
     src->select_prefix = malloc(cap);
-    if (!src->select_prefix) { wf_source_close(src); return WF_ERR_NOMEM; }
+    if (!src->select_prefix) return WF_ERR_NOMEM;
     snprintf(src->select_prefix, cap,
              "SELECT (extract(epoch FROM t.%s) * 1000000)::int8, t.%s::text, t.%s::text, t.* FROM %s t ",
              src->time_sql, src->id_sql, src->time_sql, src->table_sql);
+    src->ready = true;
     return WF_OK;
+}
+
+/* Every statement starts here: a connection left half-way by its caller
+ * (see wf_source_connect_advance) is finished first, with the same errors
+ * as wf_source_connect_finish(). */
+static wf_err ensure_ready(wf_source *src, char *errbuf, size_t errlen)
+{
+    if (src->ready) return WF_OK;
+    wf_err rc = wf_source_connect_finish(src->cfg, src, errbuf, errlen);
+    if (rc == WF_ERR_NOMEM) snprintf(errbuf, errlen, "out of memory while connecting to the database");
+    return rc;
 }
 
 wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_out,
@@ -217,6 +248,8 @@ static wf_err stream(wf_source *src, const char *sql, int nparams, const char *c
 wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
                                wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
 {
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     char from[48], to[48], lim[24];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
     else wf_format_time_us(from_us, from, sizeof from);
@@ -242,6 +275,8 @@ wf_err wf_source_stream_times(wf_source *src, const int64_t *times, size_t n,
                               wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
 {
     if (n == 0) return WF_OK;
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     /* A PostgreSQL array literal of timestamps: {"2026-...Z","..."}. */
     size_t cap = n * 32 + 3;
     char *array = malloc(cap);
@@ -273,6 +308,8 @@ wf_err wf_source_columns(wf_source *src, char ***names, char ***types, size_t *n
 {
     *names = *types = NULL;
     *n = 0;
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     const char *params[] = {src->table_sql};
     PGresult *res = PQexecParams(src->conn,
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
@@ -323,6 +360,8 @@ wf_err wf_source_explain_cursor(wf_source *src, int *uses_index, char **plan,
 {
     *uses_index = 0;
     *plan = NULL;
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     size_t cap = strlen(src->select_prefix) + 3 * strlen(src->time_sql) + strlen(src->id_sql) + 160;
     char *sql = malloc(cap);
     if (!sql) return WF_ERR_NOMEM;
@@ -357,6 +396,8 @@ wf_err wf_source_explain_cursor(wf_source *src, int *uses_index, char **plan,
 
 wf_err wf_source_count_since(wf_source *src, int64_t from_us, long *count, char *errbuf, size_t errlen)
 {
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     char from[48];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
     else wf_format_time_us(from_us, from, sizeof from);

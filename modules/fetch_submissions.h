@@ -42,6 +42,17 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
                                char *errbuf, size_t errlen);
 wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen);
 
+/* Moves a started connection on as far as the socket allows without
+ * waiting (sends the next handshake message once the server has answered
+ * the last), and never fails: an error waits for the finish. A caller with
+ * local work to do calls it between the steps of that work, so that the
+ * server's share of the handshake (forking, authenticating, loading the
+ * session) runs at the same time instead of after. A connection that is
+ * started but not finished is finished by the first statement, with the
+ * errors of wf_source_connect_finish(); cfg (from the start) must live
+ * until then. NULL and finished connections are allowed. */
+void wf_source_connect_advance(wf_source *src);
+
 /* Closes the connection. NULL is allowed. */
 void wf_source_close(wf_source *src);
 

@@ -139,6 +139,10 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
      * only when there are such rows. */
     wf_err rc = wf_tracker_retry_times(run->tracker, from_us, run->run_id, &times, &ntimes);
     if (rc != WF_OK) return set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
+    /* The first batch of a run may get here before the database has set
+     * up the session (sync finishes the connection with its first query):
+     * each local step below moves the handshake on. */
+    wf_source_connect_advance(run->source);
     if (ntimes > 0 && from_us != INT64_MIN) {
         rc = wf_source_stream_times(run->source, times, ntimes, on_row, &bs, err, sizeof err);
         if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
@@ -157,11 +161,20 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
      * PostgreSQL tracker is a round trip away. Bounded, so that a long
      * catch-up window does not hold the whole tracker in memory. Any write
      * (the pipeline's) drops the copy, so it never answers stale. */
+    wf_source_connect_advance(run->source);
     if (known <= WF_PREFETCH_MAX &&
         (rc = wf_tracker_prefetch(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us)) != WF_OK) {
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
         goto deliver;
     }
+    wf_source_connect_advance(run->source);
+    /* Every row read is keyed: the hasher's one-off set-up (see
+     * unique_key.c) goes here, still before the query, not on the first row. */
+    if (!run->hasher && (rc = wf_key_hasher_new(&run->hasher)) != WF_OK) {
+        set_fatal(run, rc, "libcrypto has no SHA-256");
+        goto deliver;
+    }
+    wf_source_connect_advance(run->source);
     int seen_before = run->stats.seen;
     /* ... and for the rows of the last batch still waiting in the pipeline. */
     rc = wf_source_stream_window(run->source, from_us, to_us,
