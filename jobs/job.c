@@ -77,7 +77,10 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
         }
         if (rc != WF_OK) return rc;
     }
-    wf_source_connect_advance(job->source);
+    /* The tracker opened while the server forked; from the startup
+     * message on, the server authenticates and starts the session alone,
+     * which is when the job does its own local work. */
+    wf_source_connect_send_startup(job->source);
     if ((needs & JOB_NEEDS_SOURCE) && !(needs & JOB_SOURCE_LATE)) {
         rc = wf_source_connect_finish(&job->cfg, job->source, job->err, sizeof job->err);
         if (rc != WF_OK) {

@@ -121,6 +121,26 @@ void wf_source_connect_advance(wf_source *src)
     }
 }
 
+void wf_source_connect_send_startup(wf_source *src)
+{
+    if (!src || src->ready) return;
+    /* The states before the server has the startup message: the TCP
+     * connect, the SSL (or GSS) request and its answer, and the TLS
+     * handshake when the server takes it. */
+    time_t deadline = time(NULL) + 10;
+    while (src->poll != PGRES_POLLING_OK && src->poll != PGRES_POLLING_FAILED) {
+        ConnStatusType st = PQstatus(src->conn);
+        if (st != CONNECTION_STARTED && st != CONNECTION_MADE && st != CONNECTION_SSL_STARTUP &&
+            st != CONNECTION_GSS_STARTUP && st != CONNECTION_NEEDED)
+            break;
+        struct pollfd pfd = {.fd = PQsocket(src->conn),
+                             .events = src->poll == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        long left = (long)(deadline - time(NULL));
+        if (pfd.fd < 0 || left <= 0 || poll(&pfd, 1, (int)(left * 1000)) <= 0) break;
+        src->poll = PQconnectPoll(src->conn);
+    }
+}
+
 wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen)
 {
     if (src->ready) return WF_OK;
@@ -191,17 +211,23 @@ void wf_source_close(wf_source *src)
     free(src);
 }
 
-/* Sends sql and feeds each row to fn as it arrives. After fn asks to stop,
- * the remaining rows (bounded by the query's LIMIT) are read and dropped,
- * which keeps the connection usable without a cancel round trip. */
-static wf_err stream(wf_source *src, const char *sql, int nparams, const char *const *params,
-                     wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+/* Sends sql in single-row mode; its rows are read by read_rows(). */
+static wf_err send_query(wf_source *src, const char *sql, int nparams, const char *const *params,
+                         char *errbuf, size_t errlen)
 {
     if (!PQsendQueryParams(src->conn, sql, nparams, NULL, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(src->conn)) {
         db_error(src->conn, "sending the query", errbuf, errlen);
         return WF_ERR_DB;
     }
+    return WF_OK;
+}
+
+/* Feeds each row of the query in flight to fn as it arrives. After fn asks
+ * to stop, the remaining rows (bounded by the query's LIMIT) are read and
+ * dropped, which keeps the connection usable without a cancel round trip. */
+static wf_err read_rows(wf_source *src, wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
     wf_err rc = WF_OK;
     int stopped = 0;
     const char **names = NULL, **values = NULL;
@@ -245,8 +271,15 @@ static wf_err stream(wf_source *src, const char *sql, int nparams, const char *c
     return rc;
 }
 
-wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
-                               wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+static wf_err stream(wf_source *src, const char *sql, int nparams, const char *const *params,
+                     wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    wf_err rc = send_query(src, sql, nparams, params, errbuf, errlen);
+    return rc == WF_OK ? read_rows(src, fn, ctx, errbuf, errlen) : rc;
+}
+
+wf_err wf_source_send_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
+                             char *errbuf, size_t errlen)
 {
     wf_err ready = ensure_ready(src, errbuf, errlen);
     if (ready != WF_OK) return ready;
@@ -266,9 +299,21 @@ wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, l
              to_us != WF_NO_UPPER_BOUND ? " <= $3::timestamptz" : "",
              src->time_sql, src->id_sql);
     const char *params[] = {from, lim, to};
-    wf_err rc = stream(src, sql, to_us != WF_NO_UPPER_BOUND ? 3 : 2, params, fn, ctx, errbuf, errlen);
+    wf_err rc = send_query(src, sql, to_us != WF_NO_UPPER_BOUND ? 3 : 2, params, errbuf, errlen);
     free(sql);
     return rc;
+}
+
+wf_err wf_source_read_window(wf_source *src, wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    return read_rows(src, fn, ctx, errbuf, errlen);
+}
+
+wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
+                               wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    wf_err rc = wf_source_send_window(src, from_us, to_us, limit, errbuf, errlen);
+    return rc == WF_OK ? read_rows(src, fn, ctx, errbuf, errlen) : rc;
 }
 
 wf_err wf_source_stream_times(wf_source *src, const int64_t *times, size_t n,
