@@ -156,6 +156,9 @@ wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errb
         src->poll = PQconnectPoll(src->conn);
     }
     if (PQstatus(src->conn) != CONNECTION_OK) {
+        /* A later statement (the metrics' count, say) then fails at once
+         * with the same message instead of waiting another 10 s. */
+        src->poll = PGRES_POLLING_FAILED;
         db_error(src->conn, "connecting", errbuf, errlen);
         if (!PQerrorMessage(src->conn)[0]) snprintf(errbuf, errlen, "connecting to the database timed out after 10 s");
         return WF_ERR_DB;
