@@ -2,9 +2,13 @@
  * one line each, with the fix in words for each that fails. */
 #define _POSIX_C_SOURCE 200809L
 #include "job.h"
+#include "../modules/html_text.h"
 #include "../modules/jira_fields.h"
+#include "../modules/rich_text.h"
 #include "../modules/jsm_client.h"
+#include "../modules/safe_text.h"
 #include "../modules/templates.h"
+#include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
 #include <cjson/cJSON.h>
@@ -85,7 +89,9 @@ static void item(checker *c, const char *mark, int exit_code, const char *fix, c
     if (fix) snprintf(text + len, sizeof text - len, "; fix: %s", fix);
     wf_log_redact(c->log, text);
     job_one_line(text);
-    printf("%s %s\n", mark, text);
+    /* Field names, values and Jira's words are shown, never obeyed. */
+    char shown[4 * sizeof text];
+    printf("%s %s\n", mark, wf_safe(text, shown, sizeof shown));
     if (exit_code) {
         c->failures++;
         if (severity(exit_code) > severity(c->worst)) c->worst = exit_code;
@@ -283,6 +289,27 @@ static void check_mapping(checker *c, const wf_config *cfg, const wf_field_list 
         all_required = false;
     }
     if (all_required) OK(c, "every required field is mapped (%s)", pos ? required : "the request type has none");
+    /* The mapping file's "formats": which columns are read as HTML. */
+    char html[512] = "";
+    size_t hpos = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->pairs[i].format != WF_FORMAT_HTML || strstr(html, m->pairs[i].column)) continue;
+        if (hpos < sizeof html)
+            hpos += (size_t)snprintf(html + hpos, sizeof html - hpos, "%s%s", hpos ? ", " : "", m->pairs[i].column);
+    }
+    if (hpos) {
+        /* libxml2 is loaded on first use: load it now, so that a machine
+         * without it hears so before a row shows its markup as typed. */
+        cJSON *probe = wf_adf_doc();
+        int loaded = probe && wf_html_to_adf("<p>probe</p>", probe) == 0;
+        cJSON_Delete(probe);
+        if (loaded)
+            OK(c, "column%s %s read as HTML (\"formats\"): rendered as text, markup and scripts dropped",
+               strchr(html, ',') ? "s" : "", html);
+        else
+            FAIL(c, 2, "install Debian's libxml2 package", "column%s %s read as HTML, but %s",
+                 strchr(html, ',') ? "s" : "", html, wf_html_load_error() ? wf_html_load_error() : "libxml2 does not work");
+    }
 
     if (!cols) {
         SKIP(c, "the mapped columns and their types: not checked (needs the database)");
@@ -400,6 +427,20 @@ static void check_sample(checker *c, const wf_config *cfg, wf_source *src, wf_tr
 
 /* ---- local files ------------------------------------------------------ */
 
+/* Whether the tracker was new or rebuilt from JSM (and from how many
+ * requests): after a lost tracker, the first thing to know. */
+static void check_tracker_origin(checker *c, wf_tracker *tracker)
+{
+    int64_t cursor = 0;
+    bool has_rows = false;
+    cJSON *origin = wf_rebuild_meta(tracker);
+    char line[512];
+    wf_rebuild_describe(origin, line, sizeof line);
+    if (origin) OK(c, "tracker %s", line);
+    else if (wf_tracker_cursor(tracker, &cursor, &has_rows) == WF_OK && !has_rows) OK(c, "tracker is empty, %s", line);
+    cJSON_Delete(origin);
+}
+
 static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker, wf_err open_rc, const char *open_err)
 {
     char fix[4096], loose[2048] = "";
@@ -423,6 +464,7 @@ static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker,
         char holder[256];
         if (wf_tracker_lock_holder(tracker, &held, holder, sizeof holder) == WF_OK)
             OK(c, "the run lock is %s%s", held ? "held by " : "free", held ? holder : "");
+        check_tracker_origin(c, tracker);
         return;
     }
     /* The tracker holds who submitted what: owner-only, and so are the
@@ -444,6 +486,7 @@ static void check_tracker(checker *c, const wf_config *cfg, wf_tracker *tracker,
     } else {
         OK(c, "tracker %s is writable and owner-only", cfg->tracker_db);
     }
+    check_tracker_origin(c, tracker);
 }
 
 static void check_log_dir(checker *c, const char *dir)

@@ -112,12 +112,17 @@ int cmd_fields(int argc, char **argv)
     for (size_t i = 0; i < fields.n; i++) {
         const wf_field_def *f = &fields.fields[i];
         const char *column = "-";
+        bool html = false;
         for (size_t j = 0; j < mapping.n; j++)
-            if (strcmp(mapping.pairs[j].field_id, f->id) == 0) column = mapping.pairs[j].column;
+            if (strcmp(mapping.pairs[j].field_id, f->id) == 0) {
+                column = mapping.pairs[j].column;
+                html = mapping.pairs[j].format == WF_FORMAT_HTML;
+            }
         if (strcmp(f->id, "labels") == 0) column = "(submission key label)";
         if (cJSON_GetObjectItemCaseSensitive(mapping.templates, f->id)) column = "(template, below)";
-        printf("%-20s %-24.24s %-9s %-10s %s\n", f->id, f->name ? f->name : "", f->required ? "yes" : "no",
-               f->type, column);
+        /* Rich text shows as "richtext": its value goes as literal ADF. */
+        job_out("%-20s %-24.24s %-9s %-10s %s%s\n", f->id, f->name ? f->name : "", f->required ? "yes" : "no",
+                wf_field_is_rich_text(f) ? "richtext" : f->type, column, html ? " (read as HTML)" : "");
     }
     print_templates("template", mapping.templates);
     print_templates("fallback", mapping.fallbacks);
@@ -127,6 +132,7 @@ int cmd_fields(int argc, char **argv)
            "NOTHING: add Labels to the request type or set SYNC_KEY_FIELD");
     printf("wrote %s (%d new pair%s proposed; edit it, then run `wf2jsm check`)\n", job.cfg.field_mapping,
            proposed, proposed == 1 ? "" : "s");
+    printf("a column that holds HTML is declared with \"formats\": {\"<column>\": \"html\"} in that file\n");
     wf_log_kv(job.log, "jira_fields", "INFO", "event", "mapping_written", "file", job.cfg.field_mapping, NULL);
 out:
     wf_mapping_free(&mapping);

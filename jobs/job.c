@@ -1,9 +1,11 @@
 /* job.c: shared set-up and error reporting for the subcommands. */
 #define _DEFAULT_SOURCE
 #include "job.h"
+#include "../modules/safe_text.h"
 
 #include <ctype.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,10 +117,13 @@ int job_fail(wf_job *job, wf_err rc, const char *msg)
     char text[1200];
     snprintf(text, sizeof text, "%s", msg ? msg : job->err);
     wf_log_redact(job->log, text);
+    /* The message may quote Jira or a submission: shown, never obeyed. */
+    char shown[sizeof text * 4];
+    wf_safe_text(text, shown, sizeof shown, 0);
     if (rc == WF_ERR_LOCKED) {
-        fprintf(stderr, "wf2jsm %s: %s\n", job->name, text);
+        fprintf(stderr, "wf2jsm %s: %s\n", job->name, shown);
     } else {
-        fprintf(stderr, "wf2jsm %s: error: %s\n", job->name, text[0] ? text : wf_strerror(rc));
+        fprintf(stderr, "wf2jsm %s: error: %s\n", job->name, shown[0] ? shown : wf_strerror(rc));
         if (job->log) wf_log_kv(job->log, job->name, "ERROR", "event", "failed", "class", wf_strerror(rc), "error", text, NULL);
     }
     return wf_exit_code(rc);
@@ -143,6 +148,22 @@ int job_parse_env_only(const char *command, int argc, char **argv, const char *u
         return 2;
     }
     return -1;
+}
+
+void job_out(const char *fmt, ...)
+{
+    char text[4096], shown[4 * sizeof text];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    /* The format's own leading and trailing newlines stay; anything in
+     * between, what values brought included, is escaped. */
+    size_t lead = strspn(text, "\n"), len = strlen(text), trail = 0;
+    while (trail < len - lead && text[len - 1 - trail] == '\n') trail++;
+    text[len - trail] = '\0';
+    wf_safe_text(text + lead, shown, sizeof shown, 0);
+    printf("%.*s%s%.*s", (int)lead, "\n\n\n\n\n\n\n\n", shown, (int)trail, "\n\n\n\n\n\n\n\n");
 }
 
 void job_one_line(char *s)

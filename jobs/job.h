@@ -16,6 +16,7 @@
 #include "../modules/fetch_submissions.h"
 #include "../modules/lock.h"
 #include "../modules/log.h"
+#include "../modules/safe_text.h"
 #include "../modules/tracker.h"
 
 enum {
@@ -56,6 +57,12 @@ int job_fail(wf_job *job, wf_err rc, const char *msg);
  * --help: returns -1 to go on (with *env_file set), or the exit status to
  * return at once (0 after --help, 2 on a usage error, with usage printed). */
 int job_parse_env_only(const char *command, int argc, char **argv, const char *usage, const char **env_file);
+
+/* printf() for a line of a command's output that shows values from a
+ * submission or a Jira answer: everything between the format's leading and
+ * trailing newlines goes through wf_safe_text() (safe_text.h), so that no
+ * value can send a terminal control sequence or start a line of its own. */
+void job_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Collapses every run of whitespace in s into one space, in place, so that
  * a multi-line message (libpq's hold newlines and tabs) prints as one line. */

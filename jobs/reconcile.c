@@ -4,7 +4,9 @@
 #include "../modules/attachments.h"
 #include "../modules/jira_fields.h"
 #include "../modules/jsm_client.h"
+#include "../modules/process_batch.h"
 #include "../modules/tracker_admin.h"
+#include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
 #include <getopt.h>
@@ -27,7 +29,10 @@ static const char reconcile_usage[] =
     "  unkeyed    a request labelled wf2jsm without a wf2jsm-<key> label\n"
     "Needs the labels field on the request type (SYNC_KEY_FIELD cannot be listed).\n"
     "\n"
-    "  --apply           fix what can be fixed: adopt orphans (a submission the tracker\n"
+    "  --apply           on a tracker without a submission, first rebuild it from\n"
+    "                    JSM as sync does (requests are matched to their source rows\n"
+    "                    and recorded, rows without a request queued); then fix\n"
+    "                    what can be fixed: adopt orphans (a submission the tracker\n"
     "                    does not know is found in the source and recorded), requeue\n"
     "                    ghosts, requeue missing attachments; the next `wf2jsm sync`\n"
     "                    completes them. Duplicates, mismatches and unkeyed requests\n"
@@ -96,30 +101,13 @@ static int compare_tickets(const void *a, const void *b)
     return c ? c : compare_jsm_keys(x->jsm_key, y->jsm_key);
 }
 
-/* The key prefix a wf2jsm-<prefix> label carries, lower-cased into out;
- * false when label is not one. */
-static bool key_label_prefix(const char *label, char out[WF_KEY_LABEL_PREFIX_LEN + 1])
-{
-    size_t n = strlen(WF_KEY_LABEL);
-    if (strncmp(label, WF_KEY_LABEL, n) != 0 || label[n] != '-' || strlen(label + n + 1) != WF_KEY_LABEL_PREFIX_LEN)
-        return false;
-    for (size_t i = 0; i < WF_KEY_LABEL_PREFIX_LEN; i++) {
-        char c = label[n + 1 + i];
-        if (c >= 'A' && c <= 'F') c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-        out[i] = c;
-    }
-    out[WF_KEY_LABEL_PREFIX_LEN] = '\0';
-    return true;
-}
-
 static bool issue_has_label(const cJSON *issue, const char *prefix)
 {
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(issue, "fields"), "labels");
     const cJSON *l;
     char p[WF_KEY_LABEL_PREFIX_LEN + 1];
     cJSON_ArrayForEach(l, labels) {
-        if (cJSON_IsString(l) && key_label_prefix(l->valuestring, p) && strcmp(p, prefix) == 0) return true;
+        if (cJSON_IsString(l) && wf_rebuild_label_prefix(l->valuestring, p) && strcmp(p, prefix) == 0) return true;
     }
     return false;
 }
@@ -198,7 +186,7 @@ static wf_err list_tickets(recon *r)
         if (!t->jsm_key) { rc = WF_ERR_NOMEM; goto out; }
         const cJSON *l;
         cJSON_ArrayForEach(l, labels) {
-            if (cJSON_IsString(l) && key_label_prefix(l->valuestring, t->prefix)) break;
+            if (cJSON_IsString(l) && wf_rebuild_label_prefix(l->valuestring, t->prefix)) break;
         }
     }
     qsort(r->tickets, r->ntickets, sizeof *r->tickets, compare_tickets);
@@ -252,7 +240,7 @@ static wf_err delete_ticket(recon *r, const ticket *t, const char *key, const ch
     bool gone = rc == WF_OK || rc == WF_ERR_JIRA_NOT_FOUND;
     if (gone) snprintf(result, sizeof result, "%s", rc == WF_OK ? "deleted" : "already gone");
     else snprintf(result, sizeof result, "failed: %s", wf_jsm_last_error(r->jsm));
-    printf("  -> %s: %s\n", t->jsm_key, result);
+    job_out("  -> %s: %s\n", t->jsm_key, result);
     if (gone) r->fixed++;
     else r->left++;
     wf_err stop = gone ? WF_OK : jira_failure(r, rc);
@@ -266,14 +254,14 @@ static wf_err report_duplicates(recon *r, const ticket *first, size_t n, const c
         const ticket *t = &first[i];
         if (canonical && strcmp(t->jsm_key, canonical) == 0) continue;
         r->duplicates++;
-        printf("duplicate  %s key=%.16s: another request for the submission of %s\n", t->jsm_key, t->prefix,
+        job_out("duplicate  %s key=%.16s: another request for the submission of %s\n", t->jsm_key, t->prefix,
                canonical ? canonical : first[0].jsm_key);
         if (r->delete_orphans) {
             wf_err rc = delete_ticket(r, t, key, "delete_duplicate");
             if (rc != WF_OK) return rc;
         } else {
             r->left++;
-            if (r->apply) printf("  -> %s: left; delete it by hand, or with --delete-orphans --confirm\n", t->jsm_key);
+            if (r->apply) job_out("  -> %s: left; delete it by hand, or with --delete-orphans --confirm\n", t->jsm_key);
         }
     }
     return WF_OK;
@@ -285,7 +273,7 @@ static wf_err report_duplicates(recon *r, const ticket *first, size_t n, const c
 static wf_err orphan_of_row(recon *r, const ticket *t, const wf_tracker_row *row, const char *why)
 {
     r->orphans++;
-    printf("orphan     %s key=%.16s id=%s: %s\n", t->jsm_key, row->key, row->source_id, why);
+    job_out("orphan     %s key=%.16s id=%s: %s\n", t->jsm_key, row->key, row->source_id, why);
     if (r->delete_orphans) return delete_ticket(r, t, row->key, "delete_orphan");
     if (!r->apply) {
         r->left++;
@@ -296,7 +284,7 @@ static wf_err orphan_of_row(recon *r, const ticket *t, const wf_tracker_row *row
     if (rc != WF_OK) return rc;
     r->fixed++;
     r->stats.adopted++;
-    printf("  -> %s: adopted; the next sync completes its attachments\n", t->jsm_key);
+    job_out("  -> %s: adopted; the next sync completes its attachments\n", t->jsm_key);
     return audit(r, t->jsm_key, row->key, "adopt", "ok: attaching");
 }
 
@@ -310,7 +298,7 @@ static wf_err check_attachments(recon *r, const wf_tracker_row *row)
     wf_err rc = wf_jsm_list_attachments(r->jsm, row->jsm_key, &names, &n);
     if (rc != WF_OK) {
         r->left++;
-        printf("unchecked  %s key=%.16s id=%s: %s\n", row->jsm_key, row->key, row->source_id, wf_jsm_last_error(r->jsm));
+        job_out("unchecked  %s key=%.16s id=%s: %s\n", row->jsm_key, row->key, row->source_id, wf_jsm_last_error(r->jsm));
         return jira_failure(r, rc);
     }
     for (int f = 0; f < WF_ATTACH_NFORMATS; f++) {
@@ -326,7 +314,7 @@ static wf_err check_attachments(recon *r, const wf_tracker_row *row)
     wf_jsm_free_names(names, n);
     if (!missing[0]) return WF_OK;
     r->missing++;
-    printf("missing    %s key=%.16s id=%s: lacks %s\n", row->jsm_key, row->key, row->source_id, missing);
+    job_out("missing    %s key=%.16s id=%s: lacks %s\n", row->jsm_key, row->key, row->source_id, missing);
     if (!r->apply) {
         r->left++;
         return WF_OK;
@@ -334,14 +322,14 @@ static wf_err check_attachments(recon *r, const wf_tracker_row *row)
     if ((rc = wf_tracker_admin_reattach(r->job->tracker, row->key, r->job->err, sizeof r->job->err)) != WF_OK)
         return rc;
     r->fixed++;
-    printf("  -> %s: requeued; the next sync uploads the missing files\n", row->jsm_key);
+    job_out("  -> %s: requeued; the next sync uploads the missing files\n", row->jsm_key);
     return audit(r, row->jsm_key, row->key, "reattach", "ok: attaching");
 }
 
 static void print_ghost(recon *r, const wf_tracker_row *row)
 {
     r->ghosts++;
-    printf("ghost      %s key=%.16s id=%s: the tracker has it as %s, JSM does not have it\n", row->jsm_key, row->key,
+    job_out("ghost      %s key=%.16s id=%s: the tracker has it as %s, JSM does not have it\n", row->jsm_key, row->key,
            row->source_id, row->state);
 }
 
@@ -357,7 +345,7 @@ static wf_err requeue_ghost(recon *r, const wf_tracker_row *row)
     wf_err rc = wf_tracker_admin_forget_request(r->job->tracker, row->key, false, r->job->err, sizeof r->job->err);
     if (rc != WF_OK) return rc;
     r->fixed++;
-    printf("  -> %s: requeued; the next sync creates the request again\n", row->jsm_key);
+    job_out("  -> %s: requeued; the next sync creates the request again\n", row->jsm_key);
     return audit(r, row->jsm_key, row->key, "requeue_ghost", "ok: pending");
 }
 
@@ -376,7 +364,7 @@ static wf_err check_unlisted(recon *r, const wf_tracker_row *row, const char *pr
     }
     if (rc != WF_OK) {
         r->left++;
-        printf("unchecked  %s key=%.16s id=%s: %s\n", row->jsm_key, row->key, row->source_id, wf_jsm_last_error(r->jsm));
+        job_out("unchecked  %s key=%.16s id=%s: %s\n", row->jsm_key, row->key, row->source_id, wf_jsm_last_error(r->jsm));
         return jira_failure(r, rc);
     }
     *labelled = issue_has_label(issue, prefix);
@@ -384,7 +372,7 @@ static wf_err check_unlisted(recon *r, const wf_tracker_row *row, const char *pr
     if (!*labelled) {
         r->mismatches++;
         r->left++;
-        printf("mismatch   %s key=%.16s id=%s: the tracker's request lacks the label %s-%s (removed by hand?)\n",
+        job_out("mismatch   %s key=%.16s id=%s: the tracker's request lacks the label %s-%s (removed by hand?)\n",
                row->jsm_key, row->key, row->source_id, WF_KEY_LABEL, prefix);
     }
     return WF_OK;
@@ -414,14 +402,14 @@ static wf_err reconcile_group(recon *r, const ticket *first, size_t n)
     if (nrows == 0) {
         /* Matched against the source later, all strangers at once. */
         r->orphans++;
-        printf("orphan     %s key=%.16s: the tracker does not know this submission\n", first->jsm_key, first->prefix);
+        job_out("orphan     %s key=%.16s: the tracker does not know this submission\n", first->jsm_key, first->prefix);
         if ((rc = add_stranger(r, first)) == WF_OK) rc = report_duplicates(r, first, n, first->jsm_key, NULL);
         goto out;
     }
     if (nrows > 1) {
         r->mismatches++;
         r->left++;
-        printf("mismatch   %s: label %s-%s matches %zu tracker keys; compare them by hand\n", first->jsm_key,
+        job_out("mismatch   %s: label %s-%s matches %zu tracker keys; compare them by hand\n", first->jsm_key,
                WF_KEY_LABEL, first->prefix, nrows);
         goto out;
     }
@@ -478,7 +466,7 @@ static wf_err reconcile_unlisted_rows(recon *r, size_t *nrows_out)
         if (t) {
             r->mismatches++;
             r->left++;
-            printf("mismatch   %s key=%.16s id=%s: the request carries %s%.16s instead of this submission's label\n",
+            job_out("mismatch   %s key=%.16s id=%s: the request carries %s%.16s instead of this submission's label\n",
                    row->jsm_key, row->key, row->source_id, t->prefix[0] ? "the label of key " : "no key label",
                    t->prefix);
             continue;
@@ -580,7 +568,7 @@ static wf_err adopt_strangers(recon *r)
     wf_job *job = r->job;
     scan_state s = {.r = r};
     char *password = NULL;
-    wf_err rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+    wf_err rc = job->source ? WF_OK : wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
     wf_log_add_secret(job->log, password);
     free(password);
     if (rc != WF_OK) return rc;
@@ -608,7 +596,7 @@ static wf_err adopt_strangers(recon *r)
         if (rc == WF_OK) rc = s.rc;
         if (rc != WF_OK) return rc;
         if (s.queued > 0)
-            printf("queued %d older submission%s not synced yet, so that the cursor does not pass them\n", s.queued,
+            job_out("queued %d older submission%s not synced yet, so that the cursor does not pass them\n", s.queued,
                    s.queued == 1 ? "" : "s");
     }
     for (size_t i = 0; i < r->nstrangers; i++) {
@@ -616,7 +604,7 @@ static wf_err adopt_strangers(recon *r)
         bool inserted = false;
         if (!st->matched) {
             r->left++;
-            printf("  -> %s: left; no source row has the key %.16s...: delete it with --delete-orphans --confirm, "
+            job_out("  -> %s: left; no source row has the key %.16s...: delete it with --delete-orphans --confirm, "
                    "or leave it\n", st->t->jsm_key, st->t->prefix);
             continue;
         }
@@ -625,7 +613,7 @@ static wf_err adopt_strangers(recon *r)
         if (rc != WF_OK) return rc;
         r->fixed++;
         r->stats.adopted++;
-        printf("  -> %s: adopted for id=%s key=%.16s; the next sync completes its attachments\n", st->t->jsm_key,
+        job_out("  -> %s: adopted for id=%s key=%.16s; the next sync completes its attachments\n", st->t->jsm_key,
                st->source_id, st->key);
         if ((rc = audit(r, st->t->jsm_key, st->key, "adopt_new", "ok: attaching")) != WF_OK) return rc;
     }
@@ -656,7 +644,7 @@ static wf_err reconcile(recon *r, size_t *nrows)
     for (size_t i = 0; i < r->ntickets && !r->tickets[i].prefix[0]; i++) {
         r->unkeyed++;
         r->left++;
-        printf("unkeyed    %s: labelled %s without a %s-<key> label; check it by hand\n", r->tickets[i].jsm_key,
+        job_out("unkeyed    %s: labelled %s without a %s-<key> label; check it by hand\n", r->tickets[i].jsm_key,
                WF_KEY_LABEL, WF_KEY_LABEL);
     }
     for (size_t i = 0; i < r->ntickets;) {
@@ -669,6 +657,52 @@ static wf_err reconcile(recon *r, size_t *nrows)
     return settle_strangers(r);
 }
 
+/* --apply on a tracker without a submission (lost, new) first rebuilds it
+ * from JSM as sync would (tracker_rebuild.h): every request is matched to
+ * its source row and recorded, and the source rows nothing carries are
+ * queued, so that the comparison below starts from what sync itself would
+ * learn. A tracker with rows is caught up by the orphan adoption below.
+ * Uses the command's curl handle. */
+static wf_err rebuild_from_jsm(recon *r)
+{
+    wf_job *job = r->job;
+    wf_run run;
+    wf_rebuild_report rep;
+    char *password = NULL;
+    int64_t cursor = 0;
+    bool has_rows = false;
+    wf_err rc = wf_tracker_cursor(job->tracker, &cursor, &has_rows);
+    if (rc != WF_OK) {
+        snprintf(job->err, sizeof job->err, "%s", wf_tracker_errmsg(job->tracker));
+        return rc;
+    }
+    if (has_rows) return WF_OK;
+    if (!job->source) {
+        rc = wf_source_connect(&job->cfg, &job->source, &password, job->err, sizeof job->err);
+        wf_log_add_secret(job->log, password);
+        free(password);
+        if (rc != WF_OK) return rc;
+    }
+    wf_run_init(&run, &job->cfg, job->log, job->tracker, job->source, NULL, r->run_id);
+    run.jsm = r->jsm;
+    rc = wf_rebuild_from_jsm(&run, "reconcile", &rep);
+    run.jsm = NULL;   /* the command's handle, closed by the command */
+    if (rc != WF_OK) {
+        snprintf(job->err, sizeof job->err, "%s", run.fatal_msg);
+    } else {
+        char result[256];
+        snprintf(result, sizeof result, "ok: %d requests, %d adopted (%d left attaching), %d known, %d queued, "
+                 "%d unmatched", rep.requests, rep.adopted, rep.incomplete, rep.known, rep.queued, rep.unmatched);
+        printf("rebuilt the tracker from %d request%s: %d submission%s adopted (%d left attaching for their files), "
+               "%d source row%s queued\n", rep.requests, rep.requests == 1 ? "" : "s", rep.adopted, rep.adopted == 1 ? "" : "s",
+               rep.incomplete, rep.queued, rep.queued == 1 ? "" : "s");
+        r->stats.adopted += rep.adopted;
+        rc = audit(r, NULL, NULL, "rebuild", result);
+    }
+    wf_run_cleanup(&run);
+    return rc;
+}
+
 /* Backs the tracker up, opens the audit trail and starts a run, whose id
  * adopted requests record as created_run (so `rollback --run` can undo). */
 static wf_err prepare_changes(recon *r)
@@ -677,7 +711,7 @@ static wf_err prepare_changes(recon *r)
     wf_job *job = r->job;
     wf_err rc = wf_tracker_admin_backup(job->tracker, backup, sizeof backup, job->err, sizeof job->err);
     if (rc != WF_OK) return rc;
-    printf("tracker backed up to %s\n", backup);
+    job_out("tracker backed up to %s\n", backup);
     if ((rc = wf_audit_open(job->cfg.log_dir, "reconcile", &r->audit, job->err, sizeof job->err)) != WF_OK) return rc;
     if ((rc = audit(r, NULL, NULL, "backup", backup)) != WF_OK) return rc;
     if ((rc = wf_tracker_run_begin(job->tracker, "reconcile", &r->run_id)) != WF_OK)
@@ -755,6 +789,7 @@ int cmd_reconcile(int argc, char **argv)
     }
     if ((rc = check_label_carrier(&r)) != WF_OK || (rc = list_tickets(&r)) != WF_OK) goto out;
     if (changes && (rc = prepare_changes(&r)) != WF_OK) goto out;
+    if (apply && !delete_orphans && (rc = rebuild_from_jsm(&r)) != WF_OK) goto out;
     rc = reconcile(&r, &nrows);
     if (rc == WF_OK) print_totals(&r, nrows);
     if (rc == WF_OK && r.left > 0) status = wf_exit_code(WF_ERR_ROWS_FAILED);

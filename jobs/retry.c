@@ -130,13 +130,15 @@ int cmd_retry(int argc, char **argv)
             goto out;
         if (!changed) {
             delivered++;
+            char id[256], jsm_key[256];
             fprintf(stderr, "wf2jsm retry: key=%.16s id=%s is delivered already as %s: left alone (to deliver it "
-                    "again, `wf2jsm rollback` its run)\n", r->key, r->source_id, r->jsm_key ? r->jsm_key : "-");
+                    "again, `wf2jsm rollback` its run)\n", r->key, wf_safe(r->source_id, id, sizeof id),
+                    wf_safe(r->jsm_key, jsm_key, sizeof jsm_key));
             continue;
         }
         requeued++;
         const char *to = r->jsm_key ? "attaching" : "pending";
-        printf("requeued key=%.16s id=%s %s -> %s (attempts %d -> 0)%s%s\n", r->key, r->source_id, r->state, to,
+        job_out("requeued key=%.16s id=%s %s -> %s (attempts %d -> 0)%s%s\n", r->key, r->source_id, r->state, to,
                r->attempts, r->jsm_key ? ", request " : r->may_exist ? ", looked up by label first" : "",
                r->jsm_key ? r->jsm_key : "");
         wf_log_kv(job.log, "retry", "INFO", "event", "requeued", "key", r->key, "id", r->source_id, "from", r->state,

@@ -1,6 +1,7 @@
 /* rollback.c: `wf2jsm rollback`, deleting the requests chosen submissions got so they are delivered again. */
 #define _POSIX_C_SOURCE 200809L
 #include "job.h"
+#include "../modules/safe_text.h"
 #include "../modules/jsm_client.h"
 #include "../modules/tracker_admin.h"
 
@@ -124,7 +125,7 @@ static void print_plan(const rollback_opts *o, const wf_tracker_row *rows, size_
 {
     for (size_t i = 0; i < n; i++) {
         const wf_tracker_row *r = &rows[i];
-        printf("would %s%s%s key=%.16s id=%s (%s%s%s)\n",
+        job_out("would %s%s%s key=%.16s id=%s (%s%s%s)\n",
                o->tracker_only ? "" : "delete ", o->tracker_only ? "" : (r->jsm_key ? r->jsm_key : "-"),
                o->jira_only ? "" : o->tracker_only ? "reset" : " and reset", r->key, r->source_id, r->state,
                r->delivered_at ? " " : "", r->delivered_at ? r->delivered_at : "");
@@ -166,7 +167,7 @@ static wf_err apply(wf_job *job, const rollback_opts *o, const wf_tracker_row *r
     char backup[4096], msg[1200];
     wf_err rc = wf_tracker_admin_backup(job->tracker, backup, sizeof backup, job->err, sizeof job->err);
     if (rc != WF_OK) goto out;
-    printf("tracker backed up to %s\n", backup);
+    job_out("tracker backed up to %s\n", backup);
     if ((rc = wf_audit_open(job->cfg.log_dir, "rollback", &audit, job->err, sizeof job->err)) != WF_OK) goto out;
     if ((rc = wf_audit_write(audit, NULL, NULL, "backup", backup, job->err, sizeof job->err)) != WF_OK) goto out;
     if (!o->tracker_only && (rc = wf_jsm_open(&job->cfg, job->log, &stats, NULL, &jsm)) != WF_OK) {
@@ -198,11 +199,12 @@ static wf_err apply(wf_job *job, const rollback_opts *o, const wf_tracker_row *r
                       "key", r->key, "result", line, NULL);
             if (!gone) {
                 (*failures)++;
+                char shown[4096];
                 fprintf(stderr, "wf2jsm rollback: could not delete %s (key=%.16s id=%s): %s; its row is left as "
-                        "it was, rerun to try again\n", r->jsm_key, r->key, r->source_id, msg);
+                        "it was, rerun to try again\n", r->jsm_key, r->key, r->source_id, wf_safe(msg, shown, sizeof shown));
                 continue;
             }
-            printf("%s %s key=%.16s id=%s\n", result, r->jsm_key, r->key, r->source_id);
+            job_out("%s %s key=%.16s id=%s\n", result, r->jsm_key, r->key, r->source_id);
         }
         if (o->jira_only) continue;
         /* Once the request is deleted the label lookup would find nothing;
@@ -214,7 +216,7 @@ static wf_err apply(wf_job *job, const rollback_opts *o, const wf_tracker_row *r
                                  sizeof job->err)) != WF_OK)
             goto out;
         wf_log_kv(job->log, "rollback", "INFO", "event", "reset_row", "key", r->key, "jsm", r->jsm_key, NULL);
-        printf("reset key=%.16s id=%s -> pending\n", r->key, r->source_id);
+        job_out("reset key=%.16s id=%s -> pending\n", r->key, r->source_id);
     }
 out:
     wf_jsm_close(jsm);

@@ -5,6 +5,8 @@
 #include "job.h"
 #include "../modules/jira_fields.h"
 #include "../modules/metrics.h"
+#include "../modules/safe_text.h"
+#include "../modules/tracker_rebuild.h"
 #include "../modules/unique_key.h"
 
 #include <cjson/cJSON.h>
@@ -340,6 +342,19 @@ static void add_cursor(cJSON *report, wf_tracker *t)
     free(source_time);
 }
 
+/* How the tracker began: new (JSM held nothing), rebuilt from JSM, or
+ * caught up with it, from how many requests (tracker_rebuild.h); null when
+ * no check is recorded. */
+static void add_tracker_origin(cJSON *report, wf_tracker *tracker)
+{
+    cJSON *origin = wf_rebuild_meta(tracker);
+    char line[512];
+    wf_rebuild_describe(origin, line, sizeof line);
+    if (!origin) origin = cJSON_CreateNull();
+    else cJSON_AddStringToObject(origin, "summary", line);
+    cJSON_AddItemToObject(report, "tracker_origin", origin);
+}
+
 static void add_backlog(cJSON *report, wf_job *job, wf_source *src, const char *db_error)
 {
     cJSON *b = cJSON_AddObjectToObject(report, "backlog");
@@ -367,6 +382,7 @@ static cJSON *build_report(wf_job *job, wf_source *src, const char *db_error, in
     wf_tracker_count_states(job->tracker, by_state);
     for (size_t i = 0; i < WF_TRACKER_NSTATES; i++) add_int(counts, wf_tracker_states[i], by_state[i]);
     add_cursor(report, job->tracker);
+    add_tracker_origin(report, job->tracker);
     add_backlog(report, job, src, db_error);
     cJSON_AddItemToObject(report, "runs", runs_json(job->tracker, nruns));
     cJSON_AddItemToObject(report, "problems", problems_json(job->tracker, LIST_LIMIT));
@@ -405,6 +421,25 @@ static bool is_null(const cJSON *obj, const char *name)
     return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, name));
 }
 
+/* Replaces every string of the report by its wf_safe_text() form before it
+ * is printed as text: reasons, values and keys come from submissions and
+ * from Jira, and must not reach the terminal as control sequences or
+ * newlines. (--json needs none of this: JSON escapes them itself.) */
+static void make_printable(cJSON *node)
+{
+    for (cJSON *it = node ? node->child : NULL; it; it = it->next) {
+        if (cJSON_IsString(it) && wf_safe_text_needed(it->valuestring, 0)) {
+            size_t cap = strlen(it->valuestring) * 8 + 1;
+            char *shown = malloc(cap);
+            if (!shown) { cJSON_SetValuestring(it, "(unprintable)"); continue; }
+            wf_safe_text(it->valuestring, shown, cap, 0);
+            cJSON_SetValuestring(it, shown);
+            free(shown);
+        }
+        make_printable(it);
+    }
+}
+
 /* On a terminal: aligned columns with headers. Otherwise: one record per
  * line, "<section> name=value ...", for grep and awk. */
 static void print_text(const cJSON *report, bool tty)
@@ -433,6 +468,16 @@ static void print_text(const cJSON *report, bool tty)
         printf("backlog count=%s new_rows=%s open_rows=%s%s%s\n", is_null(backlog, "count") ? "unknown" : str_of(backlog, "count"),
                is_null(backlog, "new_rows") ? "unknown" : str_of(backlog, "new_rows"), str_of(backlog, "open_rows"),
                is_null(backlog, "error") ? "" : " error=", is_null(backlog, "error") ? "" : str_of(backlog, "error"));
+    }
+
+    /* Said only when there is something to say: a tracker that was new,
+     * rebuilt or caught up, or an empty one the next sync will check. */
+    const cJSON *origin = cJSON_GetObjectItemCaseSensitive(report, "tracker_origin");
+    if (!cJSON_IsNull(origin) || is_null(cursor, "utc")) {
+        char line[512];
+        wf_rebuild_describe(cJSON_IsNull(origin) ? NULL : origin, line, sizeof line);
+        if (tty) printf("%-12s %s\n", "tracker", line);
+        else printf("tracker %s\n", line);
     }
 
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(report, "runs");
@@ -564,6 +609,7 @@ int cmd_status(int argc, char **argv)
         if (!text) { status = job_fail(&job, WF_ERR_NOMEM, "out of memory printing the report"); goto out; }
         puts(text);
     } else {
+        make_printable(report);
         print_text(report, isatty(STDOUT_FILENO));
     }
 out:

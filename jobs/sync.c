@@ -3,6 +3,7 @@
 #include "job.h"
 #include "../modules/metrics.h"
 #include "../modules/process_batch.h"
+#include "../modules/tracker_rebuild.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -18,6 +19,8 @@ static const char sync_usage[] =
     "Reads at most SYNC_BATCH_SIZE submissions that are not delivered yet, oldest\n"
     "first, and creates one JSM request for each, with the submission attached as\n"
     "JSON and CSV. Safe to kill at any moment: the next run finishes the work.\n"
+    "A tracker without a submission (missing, new) is first rebuilt from the\n"
+    "requests in JSM that carry a submission key.\n"
     "\n"
     "  --catch-up   repeat batches until nothing is left (after an outage)\n"
     "  --dry-run    print what would be created; write nothing, create nothing\n"
@@ -164,10 +167,24 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         run.on_progress = draw_progress;
         run.progress_ctx = &bar;
     }
+    bool rebuild_checked = false;   /* an empty tracker is checked against JSM once per run */
     bool more = true;
     while (more && rc == WF_OK && !stop_requested) {
         int64_t window = from_us;
         if (use_cursor && (rc = wf_run_window_start(&run, &window)) != WF_OK) break;
+        /* A tracker without a submission (missing, new, emptied) first
+         * learns from JSM what was delivered, and only then creates. */
+        if (use_cursor && window == INT64_MIN && !dry_run && !rebuild_checked) {
+            wf_rebuild_report rep;
+            bool rebuilt = false;
+            rebuild_checked = true;
+            if ((rc = wf_rebuild_if_empty(&run, command, &rep, &rebuilt)) != WF_OK) break;
+            if (rebuilt && rep.requests > 0 && (catch_up || isatty(STDOUT_FILENO)))
+                printf("%s: the tracker was empty: rebuilt it from %d request%s in JSM (%d submission%s adopted, "
+                       "%d to complete, %d queued)\n", command, rep.requests, rep.requests == 1 ? "" : "s",
+                       rep.adopted, rep.adopted == 1 ? "" : "s", rep.incomplete, rep.queued);
+            if ((rc = wf_run_window_start(&run, &window)) != WF_OK) break;
+        }
         rc = wf_process_batch(&run, window, to_us, &more);
         if (!catch_up) break;
     }
@@ -182,7 +199,8 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
 
     if (rc != WF_OK) status = wf_exit_code(rc);
     else status = (run.stats.failed + run.stats.parked) > 0 ? wf_exit_code(WF_ERR_ROWS_FAILED) : 0;
-    if (rc != WF_OK) fprintf(stderr, "wf2jsm %s: error: %s\n", command, run.fatal_msg);
+    char shown[4 * sizeof run.fatal_msg];   /* Jira's words: shown, never obeyed */
+    if (rc != WF_OK) fprintf(stderr, "wf2jsm %s: error: %s\n", command, wf_safe(run.fatal_msg, shown, sizeof shown));
     if (stop_requested)
         wf_log_kv(job.log, "run_summary", "WARN", "event", "interrupted", "detail", "stopped after the step in flight", NULL);
     if (!dry_run) {

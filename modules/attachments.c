@@ -1,8 +1,9 @@
-/* attachments.c: JSON (through cJSON) and RFC 4180 CSV renderings. */
+/* attachments.c: JSON (through cJSON) and formula-safe RFC 4180 CSV renderings. */
 #define _POSIX_C_SOURCE 200809L
 #include "attachments.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,16 +39,42 @@ static wf_err render_json(const wf_submission *sub, wf_attachment *out)
     return WF_OK;
 }
 
-static int csv_needs_quotes(const char *s)
+/* A negative number ("-12", "-0.5") is data a spreadsheet must keep as a
+ * number, not a formula to defuse. */
+static int plain_negative_number(const char *s)
 {
-    return strpbrk(s, ",\"\r\n") != NULL;
+    if (*s++ != '-' || !isdigit((unsigned char)*s)) return 0;
+    while (isdigit((unsigned char)*s)) s++;
+    if (*s == '.') {
+        if (!isdigit((unsigned char)*++s)) return 0;
+        while (isdigit((unsigned char)*s)) s++;
+    }
+    return *s == '\0';
 }
 
+int wf_csv_is_formula(const char *s)
+{
+    if (!s) return 0;
+    switch (*s) {
+    case '=': case '+': case '@': case '\t': case '\r': return 1;
+    case '-': return !plain_negative_number(s);
+    default: return 0;
+    }
+}
+
+/* One cell, RFC 4180-quoted, neutralised as OWASP's CSV-injection guidance
+ * says: a cell a spreadsheet would run as a formula (see wf_csv_is_formula)
+ * gets a leading apostrophe, which spreadsheets show as text, and is
+ * quoted. A semicolon is quoted too: spreadsheets set up for a comma
+ * decimal separator split on it, and "a;=cmd" would start a new cell with
+ * a formula. */
 static void csv_field(FILE *fp, const char *s)
 {
     if (!s) return; /* SQL NULL is an empty field */
-    if (!csv_needs_quotes(s)) { fputs(s, fp); return; }
+    int formula = wf_csv_is_formula(s);
+    if (!formula && !strpbrk(s, ",;\"\r\n")) { fputs(s, fp); return; }
     fputc('"', fp);
+    if (formula) fputc('\'', fp);
     for (; *s; s++) {
         if (*s == '"') fputc('"', fp);
         fputc(*s, fp);

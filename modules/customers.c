@@ -76,6 +76,7 @@ static char *trimmed(const char *s)
     return out;
 }
 
+static int set_reason(wf_customer *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int set_reason(wf_customer *c, const char *fmt, ...)
 {
     char text[1024];

@@ -1,6 +1,9 @@
 /* jira_fields.c: typed mapping of columns to JSM request fields. */
 #define _POSIX_C_SOURCE 200809L
 #include "jira_fields.h"
+#include "attachments.h"
+#include "html_text.h"
+#include "rich_text.h"
 #include "templates.h"
 #include "unique_key.h"
 
@@ -28,7 +31,7 @@ void wf_fields_free(wf_field_list *list)
     if (!list) return;
     for (size_t i = 0; i < list->n; i++) {
         wf_field_def *f = &list->fields[i];
-        free(f->id); free(f->name); free(f->type); free(f->items); free(f->system);
+        free(f->id); free(f->name); free(f->type); free(f->items); free(f->system); free(f->custom);
         for (size_t j = 0; j < f->nvalid; j++) { free(f->valid_values[j]); free(f->valid_labels[j]); }
         free(f->valid_values);
         free(f->valid_labels);
@@ -63,6 +66,7 @@ wf_err wf_fields_parse(const char *json, wf_field_list *out, char *errbuf, size_
         f->type = dup_str(schema, "type");
         f->items = dup_str(schema, "items");
         f->system = dup_str(schema, "system");
+        f->custom = dup_str(schema, "custom");
         if (!f->type) f->type = strdup("string");
         const cJSON *valid = cJSON_GetObjectItemCaseSensitive(it, "validValues"), *v;
         size_t nv = (size_t)cJSON_GetArraySize(valid);
@@ -88,6 +92,17 @@ const wf_field_def *wf_fields_find(const wf_field_list *list, const char *id)
     for (size_t i = 0; i < list->n; i++)
         if (strcmp(list->fields[i].id, id) == 0) return &list->fields[i];
     return NULL;
+}
+
+bool wf_field_is_rich_text(const wf_field_def *f)
+{
+    if (!f || (f->type && strcmp(f->type, "string") != 0)) return false;
+    if (f->system) return strcmp(f->system, "description") == 0 || strcmp(f->system, "environment") == 0;
+    if (f->custom) {
+        const char *tail = strrchr(f->custom, ':');
+        return strcmp(tail ? tail + 1 : f->custom, "textarea") == 0;
+    }
+    return strcmp(f->id, "description") == 0 || strcmp(f->id, "environment") == 0;
 }
 
 wf_key_carrier wf_fields_key_carrier(const wf_field_list *list, const char *key_field)
@@ -239,6 +254,33 @@ wf_err wf_mapping_load(const char *path, const wf_field_list *fields, wf_mapping
         out->pairs[out->n].field_id = strdup(it->string);
         out->pairs[out->n].column = strdup(it->valuestring);
         out->n++;
+    }
+    const cJSON *formats = cJSON_GetObjectItemCaseSensitive(root, "formats");
+    if (formats) {
+        if (!cJSON_IsObject(formats)) {
+            snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: \"formats\" must be an object of column -> \"text\" or \"html\"", path);
+            goto done;
+        }
+        cJSON_ArrayForEach(it, formats) {
+            wf_text_format fmt;
+            if (cJSON_IsString(it) && strcmp(it->valuestring, "text") == 0) fmt = WF_FORMAT_TEXT;
+            else if (cJSON_IsString(it) && strcmp(it->valuestring, "html") == 0) fmt = WF_FORMAT_HTML;
+            else {
+                snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: formats: column '%s' must be \"text\" or \"html\"", path, it->string);
+                goto done;
+            }
+            int used = 0;
+            for (size_t i = 0; i < out->n; i++) {
+                if (strcmp(out->pairs[i].column, it->string) != 0) continue;
+                out->pairs[i].format = fmt;
+                used = 1;
+            }
+            if (!used) {
+                snprintf(errbuf, errlen, "SYNC_FIELD_MAPPING=%s: formats names column '%s', which no field maps "
+                         "(map it under \"fields\" or remove it from \"formats\")", path, it->string);
+                goto done;
+            }
+        }
     }
     const cJSON *constants = cJSON_GetObjectItemCaseSensitive(root, "constants");
     if (constants) {
@@ -413,10 +455,75 @@ static void free_list(char **items, size_t n)
     free(items);
 }
 
-/* Converts text (trimmed, non-empty) for field f. Returns the JSON value,
- * or NULL with a problem recorded (or on allocation failure). */
-static cJSON *convert(const wf_field_def *f, char *text, wf_mapped *out)
+/* The notice that ends a shortened value: it says so and names the
+ * attachment that keeps the whole text. */
+static void shortened_notice(const char *sub_id, size_t limit, bool one_line_field, char *buf, size_t buflen)
 {
+    char name[96];
+    wf_attachment_filename(sub_id, WF_ATTACH_JSON, name, sizeof name);
+    if (one_line_field)
+        snprintf(buf, buflen, " [shortened by wf2jsm; full text in %s]", name);
+    else
+        snprintf(buf, buflen, "[shortened by wf2jsm to Jira's limit of %zu,%03zu characters; the whole text is in "
+                 "the attachment %s]", limit / 1000, limit % 1000, name);
+}
+
+/* Returns text itself when it has at most max characters, else a new string
+ * (text is freed): text cut on a character boundary, then the one-line
+ * notice, max characters in all. NULL when out of memory. */
+static char *shorten_text(char *text, size_t max, const char *sub_id)
+{
+    if (wf_utf8_chars(text) <= max) return text;
+    char notice[256];
+    shortened_notice(sub_id, max, true, notice, sizeof notice);
+    size_t nchars = wf_utf8_chars(notice);
+    size_t keep = wf_utf8_prefix(text, nchars < max ? max - nchars : 0);
+    char *out = malloc(keep + strlen(notice) + 1);
+    if (out) {
+        memcpy(out, text, keep);
+        strcpy(out + keep, notice);
+    }
+    free(text);
+    return out;
+}
+
+/* Cuts doc to max characters of plain text, ending it with the notice as a
+ * paragraph of its own, when it is longer. Returns 0, or -1 when out of
+ * memory. */
+static int shorten_doc(cJSON *doc, size_t max, const char *sub_id)
+{
+    if (wf_adf_chars(doc) <= max) return 0;
+    char notice[256];
+    shortened_notice(sub_id, WF_TEXT_MAX_CHARS, false, notice, sizeof notice);
+    size_t nchars = wf_utf8_chars(notice) + 1;   /* and the line break before it */
+    wf_adf_truncate(doc, nchars < max ? max - nchars : 0);
+    cJSON *para = wf_adf_add_block(doc, "paragraph", 0);
+    return para && wf_adf_add_inline(para, notice, strlen(notice), WF_MARK_EM) == 0 ? 0 : -1;
+}
+
+/* The ADF document for text, or NULL when out of memory. */
+static cJSON *text_doc(const char *text)
+{
+    cJSON *doc = wf_adf_doc();
+    if (doc && *text && wf_adf_add_text(doc, text) != 0) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* Characters the description footer takes after a non-empty body. */
+static size_t footer_chars(const char *key)
+{
+    return strlen("\n\n----\nwf2jsm submission key: ") + strlen(key);
+}
+
+/* Converts text (trimmed, non-empty) for field f. Returns the JSON value,
+ * or NULL with a problem recorded (or on allocation failure). text may be
+ * replaced (shortened); *textp is then updated, and the caller frees it. */
+static cJSON *convert(const wf_field_def *f, char **textp, const char *sub_id, wf_mapped *out)
+{
+    char *text = *textp;
     const char *type = f->type;
     if (strcmp(type, "number") == 0) {
         char *end;
@@ -490,13 +597,11 @@ static cJSON *convert(const wf_field_def *f, char *text, wf_mapped *out)
         if (obj) cJSON_AddStringToObject(obj, "accountId", text);
         return obj;
     }
-    if (strcmp(f->id, "summary") == 0) {
-        one_line(text);
-        truncate_chars(text, WF_SUMMARY_MAX_CHARS);
-    } else {
-        truncate_chars(text, WF_TEXT_MAX_CHARS);
-    }
-    return cJSON_CreateString(text);
+    bool summary = strcmp(f->id, "summary") == 0;
+    if (summary) one_line(text);
+    /* A string field that is not rich text is a one-line text field. */
+    *textp = text = shorten_text(text, summary ? WF_SUMMARY_MAX_CHARS : WF_TEXT_MAX_CHARS, sub_id);
+    return text ? cJSON_CreateString(text) : NULL;
 }
 
 /* Drops the problems recorded from index from on. */
@@ -510,18 +615,46 @@ static void forget_problems(wf_mapped *out, size_t from)
     }
 }
 
-/* Sets field f from text (owned, trimmed; NULL or empty: no value). When
- * the value is empty or does not convert and f has a fallback, the
- * rendered fallback is used instead; failing that an empty required field
- * is a problem, and a value that does not convert keeps its own problem.
- * Returns -1 when out of memory. */
-static int map_text(const wf_mapping *m, const wf_field_def *f, const wf_submission *sub, char *text, wf_mapped *out)
+/* The value of text (trimmed, non-empty; may be replaced, the caller frees
+ * *textp) for field f: for a rich-text field a literal document (doc, when
+ * an HTML column was rendered into one already; owned) cut to Jira's limit
+ * with a notice, else convert(). Returns NULL with a problem recorded when
+ * the text does not fit the field; *nomem says when memory ran out. */
+static cJSON *value_for(const wf_field_def *f, char **textp, cJSON *doc, const wf_submission *sub, const char *key,
+                        wf_mapped *out, bool *nomem)
+{
+    *nomem = false;
+    if (wf_field_is_rich_text(f)) {
+        cJSON *value = doc ? doc : text_doc(*textp);
+        size_t budget = WF_TEXT_MAX_CHARS - (strcmp(f->id, "description") == 0 ? footer_chars(key) : 0);
+        if (value && shorten_doc(value, budget, sub->id) != 0) { cJSON_Delete(value); value = NULL; }
+        *nomem = !value;
+        return value;
+    }
+    cJSON_Delete(doc);
+    cJSON *value = convert(f, textp, sub->id, out);
+    *nomem = !*textp;
+    return value;
+}
+
+/* Sets field f from text (owned, trimmed; NULL or empty: no value) or from
+ * doc (an HTML column's rendering for a rich-text field, owned, may be
+ * NULL). When the value is empty or does not convert and f has a fallback,
+ * the rendered fallback is used instead; failing that an empty required
+ * field is a problem, and a value that does not convert keeps its own
+ * problem. Returns -1 when out of memory. */
+static int map_text(const wf_mapping *m, const wf_field_def *f, const wf_submission *sub, const char *key, char *text,
+                    cJSON *doc, wf_mapped *out)
 {
     const char *fallback = template_of(m->fallbacks, f->id);
     size_t before = out->nproblems;
-    cJSON *value = text && *text ? convert(f, text, out) : NULL;
+    bool nomem = false;
     bool empty = !text || !*text;
+    cJSON *value = NULL;
+    if (empty) cJSON_Delete(doc);
+    else value = value_for(f, &text, doc, sub, key, out, &nomem);
     free(text);
+    if (nomem) return -1;
     if (!value && fallback) {
         char *raw = wf_template_render(fallback, sub);
         char *alt = raw ? trimmed_copy(raw) : NULL;
@@ -529,7 +662,8 @@ static int map_text(const wf_mapping *m, const wf_field_def *f, const wf_submiss
         if (!alt) return -1;
         wf_mapped scratch = {0};   /* the fallback's own problems are not the row's */
         int rc = 0;
-        value = *alt ? convert(f, alt, &scratch) : NULL;
+        if (*alt) value = value_for(f, &alt, NULL, sub, key, &scratch, &nomem);
+        if (nomem) { wf_mapped_free(&scratch); free(alt); return -1; }
         if (value) {
             forget_problems(out, before);
         } else if (empty && *alt) {
@@ -552,7 +686,8 @@ static int map_text(const wf_mapping *m, const wf_field_def *f, const wf_submiss
 
 /* The fields composed by templates, and those that only have a fallback
  * (an unmapped field with a fallback always gets it). */
-static int map_templates(const wf_mapping *m, const wf_field_list *fields, const wf_submission *sub, wf_mapped *out)
+static int map_templates(const wf_mapping *m, const wf_field_list *fields, const wf_submission *sub, const char *key,
+                         wf_mapped *out)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, m->templates) {
@@ -561,37 +696,64 @@ static int map_templates(const wf_mapping *m, const wf_field_list *fields, const
         char *raw = wf_template_render(it->valuestring, sub);
         char *text = raw ? trimmed_copy(raw) : NULL;
         free(raw);
-        if (!text || map_text(m, f, sub, text, out) != 0) return -1;
+        if (!text || map_text(m, f, sub, key, text, NULL, out) != 0) return -1;
     }
     cJSON_ArrayForEach(it, m->fallbacks) {
         const wf_field_def *f = wf_fields_find(fields, it->string);
-        if (f && !maps_column(m, f->id) && !template_of(m->templates, f->id) && map_text(m, f, sub, NULL, out) != 0)
+        if (f && !maps_column(m, f->id) && !template_of(m->templates, f->id) &&
+            map_text(m, f, sub, key, NULL, NULL, out) != 0)
             return -1;
     }
     return 0;
 }
 
-static int append_footer(cJSON *values, const wf_field_list *fields, const char *key)
+/* Ends the description with the operator's footer: a rule and the
+ * submission key. Its plain text is the "\n\n----\nwf2jsm submission key: "
+ * line that descriptions carried before they went as ADF, so that their
+ * checksums still match (wf_mapped_checksum). */
+static int append_footer(cJSON *values, const wf_field_list *fields, const char *key, const char *sub_id)
 {
     if (!wf_fields_find(fields, "description")) return 0;
-    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(values, "description");
-    const char *body = cJSON_IsString(cur) ? cur->valuestring : "";
-    char footer[128];
-    int flen = snprintf(footer, sizeof footer, "\n\n----\nwf2jsm submission key: %s", key);
-    if (flen < 0 || (size_t)flen >= sizeof footer) return -1;
-    size_t len = strlen(body) + sizeof footer;
-    char *text = malloc(len);
-    if (!text) return -1;
-    /* Leave room for the footer inside Jira's limit rather than cut it off
-     * (the footer is ASCII: its bytes are its characters). */
-    snprintf(text, len, "%s", body);
-    truncate_chars(text, WF_TEXT_MAX_CHARS - (size_t)flen);
-    strcat(text, *text ? footer : footer + 2);
-    cJSON *item = cJSON_CreateString(text);
-    free(text);
-    if (!item) return -1;
-    if (cur) cJSON_ReplaceItemInObjectCaseSensitive(values, "description", item);
-    else cJSON_AddItemToObject(values, "description", item);
+    cJSON *doc = cJSON_GetObjectItemCaseSensitive(values, "description");
+    if (!wf_adf_is_doc(doc)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(values, "description");
+        if (!(doc = wf_adf_doc())) return -1;
+        cJSON_AddItemToObject(values, "description", doc);
+    }
+    if (shorten_doc(doc, WF_TEXT_MAX_CHARS - footer_chars(key), sub_id) != 0) return -1;
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(doc, "content");
+    if (content && content->child && !wf_adf_add_block(doc, "paragraph", 0)) return -1;
+    static const char label[] = "wf2jsm submission key: ";
+    cJSON *para;
+    if (wf_adf_add_rule(doc) != 0 || !(para = wf_adf_add_block(doc, "paragraph", 0)) ||
+        wf_adf_add_inline(para, label, strlen(label), 0) != 0 || wf_adf_add_inline(para, key, strlen(key), WF_MARK_STRONG) != 0)
+        return -1;
+    return 0;
+}
+
+/* Puts item in old's place in obj, under old's name (cJSON's replace by
+ * pointer keeps no name). Returns 0, or -1 when out of memory (item is then
+ * deleted and obj unchanged). */
+static int replace_member(cJSON *obj, cJSON *old, cJSON *item)
+{
+    item->string = old->string ? strdup(old->string) : NULL;
+    if ((old->string && !item->string) || !cJSON_ReplaceItemViaPointer(obj, old, item)) {
+        cJSON_Delete(item);
+        return -1;
+    }
+    return 0;
+}
+
+/* A string in a rich-text field (a constant the operator wrote) becomes a
+ * document too: with isAdfRequest Jira takes only documents there. */
+static int strings_to_docs(cJSON *values, const wf_field_list *fields)
+{
+    for (cJSON *v = values->child; v; v = v->next) {
+        if (!cJSON_IsString(v) || !wf_field_is_rich_text(wf_fields_find(fields, v->string))) continue;
+        cJSON *doc = text_doc(v->valuestring);
+        if (!doc || replace_member(values, v, doc) != 0) return -1;
+        v = doc;
+    }
     return 0;
 }
 
@@ -611,9 +773,13 @@ static int add_key_carrier(cJSON *values, const wf_field_list *fields, const cha
         cJSON_AddItemToArray(labels, cJSON_CreateString(label));
         return 0;
     }
-    case WF_KEY_VIA_FIELD:
+    case WF_KEY_VIA_FIELD: {
         cJSON_DeleteItemFromObjectCaseSensitive(values, key_field);
-        return cJSON_AddStringToObject(values, key_field, key) ? 0 : -1;
+        if (!wf_field_is_rich_text(wf_fields_find(fields, key_field)))
+            return cJSON_AddStringToObject(values, key_field, key) ? 0 : -1;
+        cJSON *doc = text_doc(key);
+        return doc && cJSON_AddItemToObject(values, key_field, doc) ? 0 : -1;
+    }
     case WF_KEY_VIA_NOTHING:
         break;
     }
@@ -630,17 +796,35 @@ wf_err wf_map_submission(const wf_mapping *m, const wf_field_list *fields, const
         const wf_field_def *f = wf_fields_find(fields, m->pairs[i].field_id);
         if (!f) continue;
         const char *raw = wf_submission_get(sub, m->pairs[i].column, NULL);
-        char *text = raw ? trimmed_copy(raw) : NULL;
-        if (raw && !text) goto nomem;
-        if (map_text(m, f, sub, text, out) != 0) goto nomem;
+        bool rich = wf_field_is_rich_text(f);
+        cJSON *doc = NULL;
+        char *text = NULL;
+        if (raw && m->pairs[i].format == WF_FORMAT_HTML) {
+            if (!(doc = wf_adf_doc())) goto nomem;
+            /* Markup libxml2 cannot read at all is shown as it is: as text. */
+            if (wf_html_to_adf(raw, doc) != 0) {
+                cJSON_Delete(doc);
+                if (!(doc = wf_adf_doc()) || wf_adf_add_text(doc, raw) != 0) { cJSON_Delete(doc); goto nomem; }
+            }
+            char *plain = wf_adf_plain(doc);
+            if (!plain) { cJSON_Delete(doc); goto nomem; }
+            text = trimmed_copy(plain);
+            free(plain);
+            if (!rich || !text) { cJSON_Delete(doc); doc = NULL; }
+            if (!text) goto nomem;
+        } else if (raw && !(text = trimmed_copy(raw))) {
+            goto nomem;
+        }
+        if (map_text(m, f, sub, key, text, doc, out) != 0) goto nomem;
     }
-    if (map_templates(m, fields, sub, out) != 0) goto nomem;
+    if (map_templates(m, fields, sub, key, out) != 0) goto nomem;
     const cJSON *c;
     cJSON_ArrayForEach(c, m->constants) {
         if (!cJSON_GetObjectItemCaseSensitive(out->values, c->string))
             cJSON_AddItemToObject(out->values, c->string, cJSON_Duplicate(c, 1));
     }
-    if (append_footer(out->values, fields, key) != 0 || add_key_carrier(out->values, fields, key, key_field) != 0)
+    if (strings_to_docs(out->values, fields) != 0 || append_footer(out->values, fields, key, sub->id) != 0 ||
+        add_key_carrier(out->values, fields, key, key_field) != 0)
         goto nomem;
     /* A required field that no column maps still has to be reported. */
     for (size_t i = 0; i < fields->n; i++) {
@@ -672,7 +856,18 @@ void wf_mapped_free(wf_mapped *mapped)
 
 char *wf_mapped_checksum(const cJSON *values)
 {
-    char *text = cJSON_PrintUnformatted(values);
+    cJSON *plain = cJSON_Duplicate(values, 1);
+    if (!plain) return NULL;
+    for (cJSON *v = plain->child; v; v = v->next) {
+        if (!wf_adf_is_doc(v)) continue;
+        char *t = wf_adf_plain(v);
+        cJSON *s = t ? cJSON_CreateString(t) : NULL;
+        free(t);
+        if (!s || replace_member(plain, v, s) != 0) { cJSON_Delete(plain); return NULL; }
+        v = s;
+    }
+    char *text = cJSON_PrintUnformatted(plain);
+    cJSON_Delete(plain);
     char *hex = text ? malloc(WF_KEY_HEX_LEN + 1) : NULL;
     if (hex && wf_sha256_hex(text, strlen(text), hex) != WF_OK) { free(hex); hex = NULL; }
     free(text);

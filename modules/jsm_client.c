@@ -1,6 +1,7 @@
 /* jsm_client.c: REST calls with one curl handle and one retry policy. */
 #define _POSIX_C_SOURCE 200809L
 #include "jsm_client.h"
+#include "jsm_replies.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -152,39 +153,15 @@ static long backoff_ms(wf_jsm *jsm, int try)
     return (long)(rand_r(&jsm->rng) % (unsigned long)(ceiling + 1));
 }
 
-/* Pulls Jira's own words out of an error body: JSM's errorMessage, the
- * platform's errorMessages, and the per-field errors of either. Returns
- * whether the body is a JSON object at all. */
+/* Pulls Jira's own words out of an error body (jsm_replies.c). Returns
+ * whether the body is a JSON object at all; when it is not, it is no answer
+ * Jira meant, and none of its words are shown (the caller notes it). */
 static bool describe_error_body(jsm_call *call, char *msg, size_t msglen)
 {
-    msg[0] = '\0';
     cJSON_Delete(call->res.field_errors);
-    call->res.field_errors = NULL;
-    const char *body = call->req.resp;
-    cJSON *root = body ? cJSON_ParseWithLength(body, call->req.resp_len) : NULL;
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return false;
-    }
-    size_t pos = 0;
-    const cJSON *em = cJSON_GetObjectItemCaseSensitive(root, "errorMessage");
-    if (cJSON_IsString(em)) pos += (size_t)snprintf(msg + pos, msglen - pos, "%s", em->valuestring);
-    const cJSON *ems = cJSON_GetObjectItemCaseSensitive(root, "errorMessages");
-    const cJSON *it;
-    cJSON_ArrayForEach(it, ems) {
-        if (cJSON_IsString(it) && pos < msglen)
-            pos += (size_t)snprintf(msg + pos, msglen - pos, "%s%s", pos ? "; " : "", it->valuestring);
-    }
-    cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
-    if (cJSON_IsObject(errors) && errors->child) {
-        cJSON_ArrayForEach(it, errors) {
-            if (cJSON_IsString(it) && pos < msglen)
-                pos += (size_t)snprintf(msg + pos, msglen - pos, "%s%s: %s", pos ? "; " : "", it->string, it->valuestring);
-        }
-        call->res.field_errors = cJSON_DetachItemViaPointer(root, errors);
-    }
-    cJSON_Delete(root);
-    return true;
+    bool object = wf_reply_describe_error(call->req.resp, call->req.resp_len, msg, msglen, &call->res.field_errors);
+    if (!object) msg[0] = '\0';
+    return object;
 }
 
 static int curl_nothing_sent(CURLcode rc)
@@ -573,12 +550,6 @@ wf_err wf_jsm_get_request_type_fields(wf_jsm *jsm, char **raw)
     return *raw ? WF_OK : WF_ERR_NOMEM;
 }
 
-static char *dup_json_string(const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
-}
-
 static wf_err read_json(jsm_call *call, cJSON **out)
 {
     *out = call->req.resp ? cJSON_ParseWithLength(call->req.resp, call->req.resp_len) : NULL;
@@ -598,12 +569,9 @@ static wf_err read_create(wf_jsm *jsm, jsm_call *call)
     cJSON *reply;
     wf_err rc = read_json(call, &reply);
     if (rc != WF_OK) return rc;
-    call->res.issue_key = dup_json_string(reply, "issueKey");
-    call->res.issue_id = dup_json_string(reply, "issueId");
+    rc = wf_reply_created(reply, &call->res.issue_key, &call->res.issue_id);
     cJSON_Delete(reply);
-    if (call->res.issue_key) return WF_OK;
-    free(call->res.issue_id);
-    call->res.issue_id = NULL;
+    if (rc != WF_ERR_JIRA_PROTOCOL) return rc;
     snprintf(call->res.error, sizeof call->res.error, "create request: HTTP %ld reply has no issueKey", call->req.status);
     return WF_ERR_JIRA_PROTOCOL;
 }
@@ -616,6 +584,9 @@ void wf_jsm_start_create(wf_jsm *jsm, const cJSON *field_values, const char *on_
     if (!body || !cJSON_AddStringToObject(body, "serviceDeskId", jsm->cfg->service_desk_id) ||
         !cJSON_AddStringToObject(body, "requestTypeId", jsm->cfg->request_type_id) ||
         !cJSON_AddItemToObject(body, "requestFieldValues", cJSON_Duplicate(field_values, 1)) ||
+        /* Rich-text values are ADF documents: their text is never read as
+         * wiki markup (docs/untrusted-text.md). */
+        !cJSON_AddBoolToObject(body, "isAdfRequest", 1) ||
         (on_behalf_of && !cJSON_AddStringToObject(body, "raiseOnBehalfOf", on_behalf_of)) ||
         !(json = cJSON_PrintUnformatted(body))) {
         defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
@@ -661,26 +632,13 @@ static wf_err read_upload(wf_jsm *jsm, jsm_call *call)
         call->res.nnames = 0;
         return WF_ERR_NOMEM;
     }
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "temporaryAttachments"), *it;
-    cJSON_ArrayForEach(it, list) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "fileName");
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "temporaryAttachmentId");
-        if (!cJSON_IsString(name) || !cJSON_IsString(id)) continue;
-        for (size_t i = 0; i < call->nwanted; i++)
-            if (!call->res.names[i] && strcmp(call->wanted[i], name->valuestring) == 0) {
-                call->res.names[i] = strdup(id->valuestring);
-                break;
-            }
-    }
+    const char *missing = NULL;
+    rc = wf_reply_temporary_ids(reply, call->wanted, call->nwanted, call->res.names, &missing);
     cJSON_Delete(reply);
-    for (size_t i = 0; i < call->nwanted; i++) {
-        if (!call->res.names[i]) {
-            snprintf(call->res.error, sizeof call->res.error,
-                     "attach temporary file: the reply has no temporaryAttachmentId for %s", call->wanted[i]);
-            return WF_ERR_JIRA_PROTOCOL;
-        }
-    }
-    return WF_OK;
+    if (missing)
+        snprintf(call->res.error, sizeof call->res.error,
+                 "attach temporary file: the reply has no temporaryAttachmentId for %s", missing);
+    return rc;
 }
 
 void wf_jsm_start_upload(wf_jsm *jsm, const wf_jsm_file *files, size_t n, wf_jsm_done_fn done, void *ctx)
@@ -787,28 +745,13 @@ static wf_err read_list(wf_jsm *jsm, jsm_call *call)
     cJSON *page;
     wf_err rc = read_json(call, &page);
     if (rc != WF_OK) return rc;
-    const cJSON *values = cJSON_GetObjectItemCaseSensitive(page, "values"), *it;
-    if (!cJSON_IsArray(values)) {
-        cJSON_Delete(page);
-        snprintf(call->res.error, sizeof call->res.error, "list attachments: the reply has no values array");
-        return WF_ERR_JIRA_PROTOCOL;
-    }
     long count = 0;
-    cJSON_ArrayForEach(it, values) {
-        count++;
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "filename");
-        if (!cJSON_IsString(fn)) continue;
-        if (call->res.nnames == call->names_cap) {
-            size_t cap = call->names_cap ? call->names_cap * 2 : 8;
-            char **nn = realloc(call->res.names, cap * sizeof *nn);
-            if (!nn) { cJSON_Delete(page); return WF_ERR_NOMEM; }
-            call->res.names = nn;
-            call->names_cap = cap;
-        }
-        if ((call->res.names[call->res.nnames] = strdup(fn->valuestring))) call->res.nnames++;
-    }
-    bool last = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "isLastPage"));
+    bool last = false;
+    rc = wf_reply_attachment_page(page, &call->res.names, &call->res.nnames, &call->names_cap, &count, &last);
     cJSON_Delete(page);
+    if (rc == WF_ERR_JIRA_PROTOCOL)
+        snprintf(call->res.error, sizeof call->res.error, "list attachments: the reply has no values array");
+    if (rc != WF_OK) return rc;
     if (!last && count > 0) {
         call->start += count;
         list_page_path(call);
@@ -869,21 +812,12 @@ wf_err wf_jsm_search(wf_jsm *jsm, const char *jql, const char *fields, cJSON **i
         free(json);
         if (rc == WF_OK) rc = parse_body(jsm, call.op, &reply);
         if (rc != WF_OK) break;
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(reply, "issues");
-        if (!cJSON_IsArray(list)) {
-            snprintf(jsm->error, sizeof jsm->error, "search: the reply has no issues array");
-            cJSON_Delete(reply);
-            rc = WF_ERR_JIRA_PROTOCOL;
-            break;
-        }
-        while (list->child) cJSON_AddItemToArray(*issues, cJSON_DetachItemViaPointer(list, list->child));
         free(token);
         token = NULL;
-        const cJSON *next = cJSON_GetObjectItemCaseSensitive(reply, "nextPageToken");
-        int last = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "isLast"));
-        if (!last && cJSON_IsString(next)) token = strdup(next->valuestring);
+        rc = wf_reply_search_page(reply, *issues, &token);
         cJSON_Delete(reply);
-        if (!token) break;
+        if (rc == WF_ERR_JIRA_PROTOCOL) snprintf(jsm->error, sizeof jsm->error, "search: the reply has no issues array");
+        if (rc != WF_OK || !token) break;
     }
     free(token);
     if (rc != WF_OK) {

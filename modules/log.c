@@ -1,6 +1,7 @@
 /* log.c: per-module, append-only, secret-free event logs. */
 #define _POSIX_C_SOURCE 200809L
 #include "log.h"
+#include "safe_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -127,18 +128,17 @@ static int module_fd(wf_log *log, const char *module)
     return fd;
 }
 
+/* Appends v as a log value: quoted when it holds a space, a quote, '=' or
+ * anything wf_safe_text() escapes, so that a submitted value can neither end
+ * the line, start a forged one, nor reach a terminal tailing the log as a
+ * control sequence. */
 static size_t append_value(char *line, size_t pos, size_t cap, const char *v)
 {
-    int needs_quotes = (*v == '\0') || strpbrk(v, " \t\"=\n\r\\") != NULL;
-    if (needs_quotes && pos < cap) line[pos++] = '"';
-    for (; *v && pos + 2 < cap; v++) {
-        char c = *v;
-        if (c == '"' || c == '\\') { line[pos++] = '\\'; line[pos++] = c; }
-        else if (c == '\n') { line[pos++] = '\\'; line[pos++] = 'n'; }
-        else if (c == '\r') { line[pos++] = '\\'; line[pos++] = 'r'; }
-        else line[pos++] = c;
-    }
-    if (needs_quotes && pos < cap) line[pos++] = '"';
+    int needs_quotes = (*v == '\0') || strpbrk(v, " \"=\\") != NULL || wf_safe_text_needed(v, 0);
+    if (pos + 3 >= cap) return pos;
+    if (needs_quotes) line[pos++] = '"';
+    pos += wf_safe_text(v, line + pos, cap - pos - (needs_quotes ? 1 : 0), WF_SAFE_QUOTES);
+    if (needs_quotes) line[pos++] = '"';
     return pos;
 }
 

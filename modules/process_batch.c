@@ -191,7 +191,7 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
     snprintf(retried, sizeof retried, "%zu", ntimes);
     wf_log_kv(run->log, "fetch_submissions", run->fatal == WF_OK ? "INFO" : "ERROR", "event", "window",
               "from", from, "rows", rows, "retry_times", retried, "worked", worked, NULL);
-deliver:
+deliver:;   /* C11: a label is followed by a statement, not a declaration */
     /* What was collected before a whole-run error is dropped unsent: none
      * of it has been recorded, and the next run reads it again. */
     bool lookup_failed = false;

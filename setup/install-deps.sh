@@ -4,8 +4,13 @@
 # says what it does. Needs root (or sudo) when something is missing.
 set -eu
 
+# libxml2-dev: the HTML parser for "formats": "html" columns. clang,
+# libclang-rt-14-dev (libFuzzer's runtime, Debian 12's LLVM) and llvm
+# (llvm-symbolizer, for readable fuzz reports): `make fuzz` and the fuzz
+# smoke part of `make test`.
 packages="gcc make pkg-config libpq-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libssl-dev
-libcmocka-dev postgresql python3 valgrind curl ca-certificates"
+libcmocka-dev libxml2-dev postgresql python3 valgrind curl ca-certificates
+clang libclang-rt-14-dev llvm"
 
 missing=""
 for p in $packages; do

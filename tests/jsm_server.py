@@ -49,6 +49,12 @@ customer. The desk's customer list is experimental (412 without
 account answers 400 "An account already exists for this email", or 409 with
 strictConflictStatusCode=true.
 
+Rich text: a create with "isAdfRequest": true must send every rich-text field
+(system description/environment, custom textarea) as an ADF document; its shape
+is validated (node and mark types, non-empty text nodes, heading levels, at most
+32,767 characters of text) and it is stored as sent. /rest/api/3 edits take
+ADF or text there.
+
 Call kinds (stats and fault rules): myself servicedesk requesttype fields create
 attach_temp attach list_attachments get_request search get_issue edit_issue
 delete_issue desk_customers create_customer add_customer user_search mypermissions
@@ -396,10 +402,107 @@ def check_label(label):
     return None
 
 
+# --- Atlassian Document Format ------------------------------------------------
+# The shape of ADF (version 1) as Jira validates it on a rich-text field: a doc
+# of block nodes, inline nodes inside paragraphs and headings, marks on text.
+ADF_BLOCKS = {"paragraph", "heading", "rule", "bulletList", "orderedList", "listItem", "blockquote",
+              "codeBlock", "panel", "table", "tableRow", "tableHeader", "tableCell", "mediaSingle",
+              "mediaGroup", "media", "expand", "nestedExpand", "taskList", "taskItem", "decisionList",
+              "decisionItem", "blockCard", "embedCard", "extension", "bodiedExtension"}
+ADF_INLINES = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status", "placeholder",
+               "mediaInline", "inlineExtension"}
+ADF_MARKS = {"strong", "em", "underline", "strike", "code", "subsup", "textColor", "link",
+             "backgroundColor", "alignment", "indentation", "border", "breakout", "annotation"}
+
+
+def is_rich_text(field):
+    """Whether Jira renders the field as rich text (ADF on /rest/api/3)."""
+    schema = field.get("jiraSchema", {})
+    return schema.get("type") == "string" and (
+        schema.get("system") in ("description", "environment") or
+        schema.get("custom") == CUSTOM_TYPE + "textarea")
+
+
+def adf_node_error(node, where, depth=0):
+    if depth > 50:
+        return "%s is nested too deeply." % where
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        return "%s must be an object with a type." % where
+    kind = node["type"]
+    if kind not in ADF_BLOCKS | ADF_INLINES:
+        return "%s has an unknown node type '%s'." % (where, kind)
+    if kind == "text":
+        if not isinstance(node.get("text"), str) or not node["text"]:
+            return "%s: a text node needs non-empty text." % where
+        marks = node.get("marks", [])
+        if not isinstance(marks, list):
+            return "%s: marks must be a list." % where
+        for mark in marks:
+            if not isinstance(mark, dict) or mark.get("type") not in ADF_MARKS:
+                return "%s has an unknown mark %r." % (where, mark)
+            if mark["type"] == "link" and not isinstance((mark.get("attrs") or {}).get("href"), str):
+                return "%s: a link mark needs attrs.href." % where
+        return None
+    if kind == "heading":
+        level = (node.get("attrs") or {}).get("level")
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 6:
+            return "%s: a heading needs attrs.level from 1 to 6." % where
+    content = node.get("content", [])
+    if not isinstance(content, list):
+        return "%s: content must be a list." % where
+    for i, child in enumerate(content):
+        if kind in ("paragraph", "heading") and isinstance(child, dict) and child.get("type") in ADF_BLOCKS:
+            return "%s: a %s holds inline nodes only." % (where, kind)
+        error = adf_node_error(child, "%s.content[%d]" % (where, i), depth + 1)
+        if error:
+            return error
+    return None
+
+
+def adf_plain(node):
+    """The text of an ADF document as a reader sees it: blocks on lines."""
+    if not isinstance(node, dict):
+        return ""
+    if node.get("type") == "text":
+        return node.get("text") or ""
+    if node.get("type") == "hardBreak":
+        return "\n"
+    if node.get("type") == "rule":
+        return "----"
+    parts = [adf_plain(c) for c in node.get("content") or []]
+    joiner = "\n" if node.get("type") in ("doc", "bulletList", "orderedList", "listItem", "table",
+                                          "tableRow", "blockquote") else ""
+    return joiner.join(parts)
+
+
+def adf_error(value):
+    """Why value is not a valid ADF document for a rich-text field, or None."""
+    if not isinstance(value, dict) or value.get("type") != "doc":
+        return "Operation value must be an Atlassian Document."
+    if value.get("version") != 1:
+        return "The Atlassian Document must have version 1."
+    if not isinstance(value.get("content"), list):
+        return "The Atlassian Document must have a content list."
+    for i, block in enumerate(value["content"]):
+        if isinstance(block, dict) and block.get("type") in ADF_INLINES:
+            return "content[%d]: a document holds block nodes only." % i
+        error = adf_node_error(block, "content[%d]" % i)
+        if error:
+            return "The Atlassian Document is invalid: " + error
+    if len(adf_plain(value)) > TEXT_MAX:
+        return "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+    return None
+
+
 def check_string(field, value, adf_ok):
     fid = field["fieldId"]
-    if fid == "description" and adf_ok and isinstance(value, dict):
-        return None if value.get("type") == "doc" else "Operation value must be an Atlassian Document."
+    if is_rich_text(field) and adf_ok:
+        # With isAdfRequest (and on /rest/api/3) a rich-text field takes a
+        # document; a string there is refused on create, as Jira does.
+        if isinstance(value, dict):
+            return adf_error(value)
+        if adf_ok == "create":
+            return "Operation value must be an Atlassian Document."
     if not isinstance(value, str):
         return "Operation value must be a string."
     if fid == "summary" and ("\n" in value or "\r" in value):
@@ -671,6 +774,40 @@ def compile_clause(name, op, values, fields):
     return matches
 
 
+DATE_FIELDS = {"created": "created", "createddate": "created", "updated": "updated", "updateddate": "updated"}
+RELATIVE_DATE = re.compile(r"([-+]?)(\d+)([wdhm])")
+DATE_UNITS_MS = {"w": 7 * 86400000, "d": 86400000, "h": 3600000, "m": 60000}
+
+
+def jql_date_ms(text, name):
+    """Milliseconds for a JQL date value: relative ("-5m", "-2h", "1d") from
+    now, or absolute "yyyy/MM/dd [HH:mm]" / "yyyy-MM-dd [HH:mm]" in the
+    user's time zone (Etc/UTC here)."""
+    match = RELATIVE_DATE.fullmatch(text.strip())
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return now_ms() + sign * int(match.group(2)) * DATE_UNITS_MS[match.group(3)]
+    for fmt in ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d"):
+        try:
+            dt = datetime.datetime.strptime(text.strip(), fmt).replace(tzinfo=datetime.timezone.utc)
+            return int(dt.timestamp() * 1000)
+        except ValueError:
+            continue
+    raise ApiError(400, "Date value '%s' for field '%s' is invalid. Valid formats include: "
+                        "'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period "
+                        "format e.g. '-5d', '4w 2d'." % (text, name))
+
+
+def compile_date_clause(name, op, values):
+    """created/updated compared with a date: = != < > <= >= (ms precision)."""
+    if op not in ("=", "!=", "<", ">", "<=", ">="):
+        raise ApiError(400, "The operator '%s' is not supported by the '%s' field." % (op, name))
+    when, attr = jql_date_ms(values[0], name), DATE_FIELDS[name.lower()]
+    compare = {"=": lambda a: a == when, "!=": lambda a: a != when, "<": lambda a: a < when,
+               ">": lambda a: a > when, "<=": lambda a: a <= when, ">=": lambda a: a >= when}[op]
+    return lambda issue: compare(issue[attr])
+
+
 def compile_jql(jql):
     """(predicate, sort function) for a JQL query; ApiError 400 when unusable."""
     parser = JqlParser(jql)
@@ -679,9 +816,11 @@ def compile_jql(jql):
         raise ApiError(400, "Unbounded JQL queries are not allowed here. Please add a search "
                             "restriction to your query.")
     fields = STATE.fields()
-    predicates = [compile_clause(n, op, v, fields) for n, op, v in clauses]
+    def clause_of(n, op, v):
+        return compile_date_clause(n, op, v) if n.lower() in DATE_FIELDS else compile_clause(n, op, v, fields)
+    predicates = [clause_of(n, op, v) for n, op, v in clauses]
     if parser.groups:
-        groups = [[compile_clause(n, op, v, fields) for n, op, v in g] for g in parser.groups]
+        groups = [[clause_of(n, op, v) for n, op, v in g] for g in parser.groups]
         predicates = [lambda issue: any(all(p(issue) for p in g) for g in groups)]
     for name, _ in order:
         if name.lower() not in ORDER_KEYS:
@@ -791,7 +930,17 @@ def platform_fields(call, issue):
                         "name": SERVICE_DESK["projectName"]},
                issuetype={"id": REQUEST_TYPE["issueTypeId"], "name": "Service Request"},
                status={"name": STATUS["status"], "statusCategory": {"key": "new", "name": "To Do"}})
+    out["attachment"] = attachment_beans(call, issue)
     return out
+
+
+def attachment_beans(call, issue):
+    """The `attachment` field of an issue as the platform API shows it."""
+    return [{"self": "%s/rest/api/3/attachment/%s" % (call.base, a["id"]), "id": a["id"],
+             "filename": a["filename"], "author": user_dto(call, a["author"]),
+             "created": jira_time(a["created"]), "size": len(a["data"]), "mimeType": a["mimeType"],
+             "content": "%s/rest/api/3/attachment/content/%s" % (call.base, a["id"])}
+            for a in issue["attachments"]]
 
 
 def issue_bean(call, issue, wanted):
@@ -912,7 +1061,7 @@ def create_request(call):
     if errors:
         raise ApiError(400, next(iter(errors.values())), errors)
     values = body.get("requestFieldValues", {})
-    errors = validate_values(values, body.get("isAdfRequest") is True, creating=True)
+    errors = validate_values(values, "create" if body.get("isAdfRequest") is True else False, creating=True)
     if errors:
         raise ApiError(400, CREATE_FAILED + " " + " ".join(errors.values()), errors)
     reporter = on_behalf_reporter(body)
@@ -1497,12 +1646,22 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             STATE.in_flight += 1
             STATE.in_flight_peak = max(STATE.in_flight_peak, STATE.in_flight)
+        self.in_flight_counted = True
         try:
             self.serve_api_call(api, path, route, params, allowed, query, body)
         finally:
+            self.leave_flight()
+            self.rl_headers = []
+
+    def leave_flight(self):
+        """A call stops counting as in flight once its answer starts going out:
+        the client may start its next call the moment it reads the answer,
+        before this thread gets to run again, and that must not look like one
+        call too many in flight."""
+        if getattr(self, "in_flight_counted", False):
+            self.in_flight_counted = False
             with STATE.lock:
                 STATE.in_flight -= 1
-            self.rl_headers = []
 
     def serve_api_call(self, api, path, route, params, allowed, query, body):
         rule, within_limit = self.account_call(route)
@@ -1599,6 +1758,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_raw(status, json.dumps(payload).encode(), headers)
 
     def send_raw(self, status, body, headers=(), content_type="application/json;charset=UTF-8"):
+        self.leave_flight()
         self.send_response(status)
         names = {name.lower() for name, _ in headers}
         for name, value in list(headers) + [h for h in self.rl_headers if h[0].lower() not in names]:

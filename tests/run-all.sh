@@ -9,6 +9,8 @@
 #      tests again with the PostgreSQL tracker (backups, admin writes, reports)
 #   5. contract tests (Prism validating every request and response against
 #      Atlassian's OpenAPI descriptions); WF2JSM_SKIP_CONTRACT=1 skips them
+#   6. fuzz smoke: each libFuzzer target (tests/fuzz/) for FUZZ_SMOKE_SECONDS
+#      (default 5) from its seed corpus; `make fuzz` runs the long version
 # Each part prints its own 'N passed, N failed'; the last line sums them.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +39,10 @@ if [ "${WF2JSM_SKIP_CONTRACT:-0}" = 1 ]; then
 else
     run_part "contract tests" bash contract/run.sh
 fi
+
+fuzz_targets=$(for f in tests/fuzz/fuzz_*.c; do b=${f##*/}; echo "build/fuzz/${b%.c}"; done)
+# shellcheck disable=SC2086
+run_part "fuzz smoke" sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" $fuzz_targets
 
 # Sum every 'N passed, N failed' line the parts printed, plus the self-test's
 # unittest lines ('Ran N tests', then 'OK' or 'FAILED (failures=N...)').

@@ -235,6 +235,44 @@ class JsmServerTest(unittest.TestCase):
         self.assertEqual(self.call("POST", JSM + "/request", {"bogus": 1})[0], 400)
         self.assertEqual(len(self.state()["requests"]), 1)
 
+    def test_create_adf_rich_text(self):
+        """With isAdfRequest a rich-text field takes only a valid ADF document
+        (stored as sent); a string there, or a broken document, is a 400."""
+        def create_adf(**fields):
+            values = dict(GOOD_FIELDS, **fields)
+            return self.call("POST", JSM + "/request", {"serviceDeskId": "1", "requestTypeId": "10",
+                                                         "isAdfRequest": True, "requestFieldValues": values})
+        doc = {"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": "[~accountid:5b10]"}]},
+            {"type": "paragraph", "content": []}, {"type": "rule"},
+            {"type": "heading", "attrs": {"level": 2}, "content": [
+                {"type": "text", "text": "key", "marks": [{"type": "strong"}]}, {"type": "hardBreak"}]}]}
+        status, _, request = create_adf(description=doc)
+        self.assertEqual(status, 201, request)
+        stored = self.state()["requests"][-1]["fields"]["description"]
+        self.assertEqual(stored, doc)
+        bad_docs = [
+            "a string",
+            {"type": "doc", "version": 2, "content": []},
+            {"type": "doc", "version": 1},
+            {"type": "doc", "version": 1, "content": [{"type": "text", "text": "inline at top"}]},
+            {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]},
+            {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "blink"}]}]},
+            {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+                {"type": "text", "text": "x", "marks": [{"type": "link"}]}]}]},
+            {"type": "doc", "version": 1, "content": [{"type": "heading", "attrs": {"level": 9}, "content": []}]},
+            {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+                {"type": "text", "text": "x" * 32768}]}]},
+        ]
+        for bad in bad_docs:
+            status, _, body = create_adf(description=bad)
+            self.assertEqual((status, list(body.get("errors", {}))), (400, ["description"]), bad)
+        # A plain text field still takes a string only, even with isAdfRequest.
+        status, _, body = create_adf(customfield_10030=doc)
+        self.assertEqual((status, list(body["errors"])), (400, ["customfield_10030"]))
+        # Without isAdfRequest the description is wiki-markup text, as before.
+        self.assertEqual(self.create(description="plain")[0], 201)
+
     def test_attachments(self):
         self.create()
         status, _, body = self.upload([("file", "a.txt", b"x")], xsrf=False)
@@ -284,6 +322,28 @@ class JsmServerTest(unittest.TestCase):
         self.call("POST", "/_admin/config", {"search_lag_ms": 60000})
         self.create(labels=["wf-row-4"])
         self.assertEqual(self.search("labels = wf-row-4")[2]["issues"], [])
+
+    def test_search_by_created_and_attachment_field(self):
+        self.create(labels=["wf-old"])
+        self.create(labels=["wf-new"])
+        # Both were created just now: inside -5m, outside a future bound.
+        body = self.search("labels in (wf-old, wf-new) AND created >= -5m ORDER BY key ASC")[2]
+        self.assertEqual([i["key"] for i in body["issues"]], ["WF-1", "WF-2"])
+        self.assertEqual(self.search("project = WF AND created > 1d")[2]["issues"], [])
+        self.assertEqual(len(self.search("created <= 1h")[2]["issues"]), 2)
+        self.assertEqual(len(self.search("created >= '2020/01/01 10:00'")[2]["issues"]), 2)
+        self.assertEqual(self.search("created < 2020-01-01")[2]["issues"], [])
+        status, _, body = self.search("created >= yesterday-ish")
+        self.assertEqual(status, 400)
+        self.assertIn("Date value 'yesterday-ish'", body["errorMessages"][0])
+        self.assertEqual(self.search("created ~ -5m")[0], 400)
+        # The attachment field lists the files of an issue, as Jira's does.
+        temp = self.upload([("file", "submission-1.json", b"{}")])[2]["temporaryAttachments"]
+        self.call("POST", JSM + "/request/WF-2/attachment",
+                  {"temporaryAttachmentIds": [temp[0]["temporaryAttachmentId"]], "public": False})
+        body = self.search("labels in (wf-old, wf-new) ORDER BY key ASC", fields=["attachment"])[2]
+        files = [[(a["filename"], a["size"], a["mimeType"]) for a in i["fields"]["attachment"]] for i in body["issues"]]
+        self.assertEqual(files, [[], [("submission-1.json", 2, "text/plain")]])
 
     def test_issue_edit_and_delete(self):
         self.create()

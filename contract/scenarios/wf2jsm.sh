@@ -99,4 +99,26 @@ for cmd in "fields" "check" "sync --catch-up" "reconcile"; do
         else fail "wf2jsm: sync --catch-up raised no request on behalf of a submitter"; fi
     fi
 done
+
+# The tracker lost: the next sync rebuilds it from JSM (the service desk's
+# project id, a JQL search with labels and attachment fields) through the
+# proxy, and creates nothing again.
+count_requests() {
+    admin GET /_admin/state | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))' 2>/dev/null || echo 0
+}
+before=$(count_requests)
+rm -f "$RUN"/tracker.db "$RUN"/tracker.db-wal "$RUN"/tracker.db-shm
+from=$LAST_MARK
+log=$CONTRACT_BUILD/logs/wf2jsm-rebuild.log
+(cd "$RUN" && timeout 180 "$BIN" sync) >"$log" 2>&1; rc=$?
+next_mark
+out=$(report "$from" "$LAST_MARK" --quiet); vrc=$?
+after=$(count_requests)
+if [ "$rc" = 0 ] && [ "$vrc" = 0 ] && [ "$after" = "$before" ] && grep -q 'event=rebuilt' "$RUN"/logs/tracker_rebuild.log 2>/dev/null; then
+    pass "wf2jsm: wf2jsm sync after the tracker was deleted rebuilt it ($before requests, none created again)"
+else
+    fail "wf2jsm: wf2jsm sync after the tracker was deleted (exit $rc, $before requests before, $after after$([ "$vrc" = 0 ] || echo ", contract violations"))"
+    [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/       /'
+    tail -15 "$log" | sed 's/^/       | /'
+fi
 exit 0

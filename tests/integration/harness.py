@@ -312,6 +312,29 @@ class Env:
         return p.stdout.strip()
 
 
+def csv_cell(value):
+    """A value as the CSV attachment holds it: NULL is empty, and a cell a
+    spreadsheet would run as a formula (= + - @ TAB CR first, a plain
+    negative number aside) starts with an apostrophe (OWASP CSV injection)."""
+    if value is None:
+        return ""
+    import re
+    if value[:1] in ("=", "+", "@", "\t", "\r") or (value[:1] == "-" and not re.fullmatch(r"-\d+(\.\d+)?", value)):
+        return "'" + value
+    return value
+
+
+def use_key_field_instead_of_labels(env, field_id="customfield_10050"):
+    """The test server's request type without Labels, with a text field that
+    can carry the whole key (set SYNC_KEY_FIELD=field_id in the Env)."""
+    fields = [f for f in env.jsm_config()["fields"] if f["fieldId"] != "labels"]
+    fields.append({"fieldId": field_id, "name": "Sync key", "required": False, "visible": True,
+                   "validValues": [], "defaultValues": [], "presetValues": [], "description": "",
+                   "jiraSchema": {"type": "string", "customId": int(field_id.split("_")[-1]),
+                                  "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield"}})
+    env.jsm_config(fields=fields)
+
+
 def assert_exactly_once(env, expect_ids=None):
     """Every source row is exactly one live request whose JSON and CSV
     attachments (exactly one of each) match the row; no other request
@@ -343,6 +366,6 @@ def assert_exactly_once(env, expect_ids=None):
         import io
         parsed = list(csv.reader(io.StringIO(att["submission-%s.csv" % sid], newline="")))
         assert parsed[0] == list(row.keys()), "CSV header of %s: %s" % (sid, parsed[0])
-        assert parsed[1] == [v if v is not None else "" for v in row.values()], "CSV row of %s: %s" % (sid, parsed[1])
+        assert parsed[1] == [csv_cell(v) for v in row.values()], "CSV row of %s: %s" % (sid, parsed[1])
         assert len(parsed) == 2
     return by_id

@@ -256,7 +256,8 @@ def test_check_warns_about_values_that_will_not_map(world):
 
 # ---- status -----------------------------------------------------------------
 
-STATUS_KEYS = {"counts", "cursor", "backlog", "runs", "problems", "manual_fixes", "changed", "change_detection"}
+STATUS_KEYS = {"counts", "cursor", "backlog", "runs", "problems", "manual_fixes", "changed", "change_detection",
+               "tracker_origin"}
 
 
 def test_status_shows_counts_and_last_run(world):

@@ -155,20 +155,9 @@ def test_read_only_tracker_is_exit_5_naming_the_file(world):
 
 
 def test_key_field_carries_the_key_when_there_are_no_labels(world):
-    import base64
-    import json
-    import urllib.request
-    from harness import SECRET_TOKEN
+    from harness import use_key_field_instead_of_labels
     env = Env(world, "keyfield", SYNC_KEY_FIELD="customfield_10050")
-    req = urllib.request.Request(world.jsm_url + "/rest/servicedeskapi/servicedesk/1/requesttype/10/field",
-                                 headers={"Authorization": "Basic " + base64.b64encode(
-                                     ("demo@example.com:" + SECRET_TOKEN).encode()).decode()})
-    fields = [f for f in json.load(urllib.request.urlopen(req))["requestTypeFields"] if f["fieldId"] != "labels"]
-    fields.append({"fieldId": "customfield_10050", "name": "Sync key", "required": False, "visible": True,
-                   "validValues": [], "defaultValues": [], "presetValues": [], "description": "",
-                   "jiraSchema": {"type": "string", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
-                                  "customId": 10050}})
-    env.jsm_config(fields=fields)
+    use_key_field_instead_of_labels(env)
     env.insert(6, "Row")
     # Every create's reply is lost once: recovery must find the requests by
     # the key field (cf[10050] ~ key) instead of a label.

@@ -281,6 +281,89 @@ static void test_free_is_safe_on_zeroed_and_twice(void **state)
     assert_int_equal(a.len, 0);
 }
 
+
+/* ---- formula-safe CSV (OWASP CSV injection) --------------------------- */
+
+/* Every cell that a spreadsheet would run gets an apostrophe and quotes, in
+ * every position of the row; the JSON keeps the exact values. */
+static void test_csv_formulas_neutralised_json_verbatim(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"};
+    static const char *const values[] = {
+        "=HYPERLINK(\"http://evil.example\",\"click me\")", "+1-555-0100", "@SUM(1+1)", "\tx", "\r=1",
+        "-2+3", "-12.5", "-7", "safe text", "=1,2"};
+    wf_submission sub = make_sub(NELEM(names), names, values, "9");
+    wf_attachment att;
+    assert_int_equal(wf_attachment_render(&sub, WF_ATTACH_CSV, &att), WF_OK);
+    const char *p = att.data;
+    csv_record head, row;
+    assert_int_equal(csv_read_record(&p, &head), 0);
+    assert_int_equal(csv_read_record(&p, &row), 0);
+    assert_int_equal(row.n, NELEM(values));
+    for (size_t i = 0; i < NELEM(values); i++) {
+        int formula = i < 6 || i == 9;
+        if (formula) {
+            assert_int_equal(row.fields[i][0], '\'');
+            assert_string_equal(row.fields[i] + 1, values[i]);
+        } else {
+            assert_string_equal(row.fields[i], values[i]);
+        }
+    }
+    /* In the raw text, no cell starts with a formula character. */
+    assert_null(strstr(att.data, ",="));
+    assert_null(strstr(att.data, ",+"));
+    assert_null(strstr(att.data, ",@"));
+    assert_non_null(strstr(att.data, ",-12.5,-7,"));
+    csv_record_free(&head);
+    csv_record_free(&row);
+    wf_attachment_free(&att);
+
+    assert_int_equal(wf_attachment_render(&sub, WF_ATTACH_JSON, &att), WF_OK);
+    cJSON *obj = cJSON_Parse(att.data);
+    assert_non_null(obj);
+    for (size_t i = 0; i < NELEM(values); i++)
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(obj, names[i])->valuestring, values[i]);
+    cJSON_Delete(obj);
+    wf_attachment_free(&att);
+}
+
+/* A formula in the first column and in a column name is defused too. */
+static void test_csv_formula_first_cell_and_header(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"=cmd", "b"};
+    static const char *const values[] = {"=1+1", NULL};
+    wf_submission sub = make_sub(2, names, values, "1");
+    wf_attachment att;
+    assert_int_equal(wf_attachment_render(&sub, WF_ATTACH_CSV, &att), WF_OK);
+    assert_string_equal(att.data, "\"'=cmd\",b\r\n\"'=1+1\",\r\n");
+    wf_attachment_free(&att);
+    /* A semicolon is quoted: a spreadsheet splitting on it must not find a
+     * cell that starts with a formula. */
+    static const char *const v2[] = {"a;=cmd|' /C calc'!A0", "plain"};
+    sub = make_sub(2, names, v2, "2");
+    assert_int_equal(wf_attachment_render(&sub, WF_ATTACH_CSV, &att), WF_OK);
+    assert_string_equal(att.data, "\"'=cmd\",b\r\n\"a;=cmd|' /C calc'!A0\",plain\r\n");
+    wf_attachment_free(&att);
+}
+
+static void test_csv_is_formula_cases(void **state)
+{
+    (void)state;
+    assert_true(wf_csv_is_formula("="));
+    assert_true(wf_csv_is_formula("-"));
+    assert_true(wf_csv_is_formula("-1-1"));
+    assert_true(wf_csv_is_formula("-1."));
+    assert_true(wf_csv_is_formula("-.5"));
+    assert_true(wf_csv_is_formula("+5"));
+    assert_false(wf_csv_is_formula("-5"));
+    assert_false(wf_csv_is_formula("-0.25"));
+    assert_false(wf_csv_is_formula(" =1"));
+    assert_false(wf_csv_is_formula(""));
+    assert_false(wf_csv_is_formula(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +376,9 @@ int main(void)
         cmocka_unit_test(test_filename_sanitised),
         cmocka_unit_test(test_filename_long_id_and_short_buffer),
         cmocka_unit_test(test_free_is_safe_on_zeroed_and_twice),
+        cmocka_unit_test(test_csv_formulas_neutralised_json_verbatim),
+        cmocka_unit_test(test_csv_formula_first_cell_and_header),
+        cmocka_unit_test(test_csv_is_formula_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

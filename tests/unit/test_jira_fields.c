@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../../modules/jira_fields.h"
+#include "../../modules/rich_text.h"
 #include "../../modules/unique_key.h"
 #include "unit_helpers.h"
 
@@ -109,7 +110,7 @@ static int teardown(void **state)
  * returns the result; the caller frees it. */
 static wf_mapped map_one(const wf_field_list *fields, const char *field_id, const char *value)
 {
-    wf_mapping_pair pair = {(char *)field_id, (char *)"c"};
+    wf_mapping_pair pair = {(char *)field_id, (char *)"c", WF_FORMAT_TEXT};
     wf_mapping m = {&pair, 1, NULL, NULL, NULL};
     static const char *const names[] = {"id", "c"};
     const char *values[] = {"1", value};
@@ -347,7 +348,7 @@ static void test_key_field_carrier_without_labels(void **state)
     assert_int_equal(wf_fields_key_carrier(&l, NULL), WF_KEY_VIA_NOTHING);
     assert_int_equal(wf_fields_key_carrier(&l, "customfield_12345"), WF_KEY_VIA_NOTHING);
 
-    wf_mapping_pair pair = {(char *)"summary", (char *)"title"};
+    wf_mapping_pair pair = {(char *)"summary", (char *)"title", WF_FORMAT_TEXT};
     wf_mapping m = {&pair, 1, NULL, NULL, NULL};
     static const char *const names[] = {"title"};
     static const char *const values[] = {"Hello"};
@@ -512,20 +513,21 @@ static void test_summary_cut_at_255_characters_not_bytes(void **state)
         int valid;
         assert_int_equal(utf8_chars(s, &valid), WF_SUMMARY_MAX_CHARS);
         assert_true(valid);
-        assert_int_equal(strlen(s), WF_SUMMARY_MAX_CHARS * glen);
-        assert_memory_equal(s, text, strlen(s));
+        /* The kept text is whole characters of the value, then the notice. */
+        const char *notice = strstr(s, " [shortened by wf2jsm; full text in submission-1.json]");
+        assert_non_null(notice);
+        assert_string_equal(notice + strlen(notice) - 1, "]");
+        assert_int_equal((size_t)(notice - s) % glen, 0);
+        assert_memory_equal(s, text, (size_t)(notice - s));
         wf_mapped_free(&m);
         free(text);
     }
-    /* 254 ASCII characters and then multibyte ones: the 255th character is
-     * "€" whole, the next one is left out. */
+    /* Exactly 255 characters, multibyte at the end: kept whole, no notice. */
     char text[600];
     memset(text, 'a', 254);
-    strcpy(text + 254, "\xe2\x82\xac\xc3\xa9xyz");
+    strcpy(text + 254, "\xe2\x82\xac");
     wf_mapped m = map_one(&fx->fields, "summary", text);
-    const char *s = value_of(&m, "summary")->valuestring;
-    assert_int_equal(strlen(s), 254 + 3);
-    assert_string_equal(s + 254, "\xe2\x82\xac");
+    assert_string_equal(value_of(&m, "summary")->valuestring, text);
     wf_mapped_free(&m);
     /* Short summaries are untouched. */
     m = map_one(&fx->fields, "summary", "\xc3\x89lodie");
@@ -585,13 +587,26 @@ static void test_required_unmapped_field_is_a_problem(void **state)
     wf_mapped_free(&m);
 }
 
+/* The plain text of a rich-text value (an ADF document), in a buffer that
+ * the next call reuses. */
+static const char *plain_of(const wf_mapped *m, const char *field)
+{
+    static char *last;
+    free(last);
+    const cJSON *v = value_of((wf_mapped *)m, field);
+    assert_true(wf_adf_is_doc(v));
+    last = wf_adf_plain(v);
+    assert_non_null(last);
+    return last;
+}
+
 /* ---- description footer -------------------------------------------------- */
 
 static void test_description_footer_carries_full_key(void **state)
 {
     fixture *fx = *state;
     wf_mapped m = map_one(&fx->fields, "description", "Please set up a laptop.");
-    const char *d = value_of(&m, "description")->valuestring;
+    const char *d = plain_of(&m, "description");
     assert_non_null(strstr(d, test_key));
     assert_memory_equal(d, "Please set up a laptop.", strlen("Please set up a laptop."));
     /* The key comes after the body. */
@@ -600,7 +615,7 @@ static void test_description_footer_carries_full_key(void **state)
 
     /* No description column: the footer alone. */
     m = map_one(&fx->fields, "customfield_10014", "ann@example.com");
-    d = value_of(&m, "description")->valuestring;
+    d = plain_of(&m, "description");
     assert_non_null(strstr(d, test_key));
     wf_mapped_free(&m);
 
@@ -628,7 +643,7 @@ static void test_long_description_keeps_footer_within_limit(void **state)
         for (size_t i = 0; i < n; i++) memcpy(body + i * glen, glyphs[g], glen);
         body[n * glen] = '\0';
         wf_mapped m = map_one(&fx->fields, "description", body);
-        const char *d = value_of(&m, "description")->valuestring;
+        const char *d = plain_of(&m, "description");
         int valid;
         size_t chars = utf8_chars(d, &valid);
         assert_true(valid);
@@ -646,7 +661,7 @@ static void test_long_description_keeps_footer_within_limit(void **state)
 static void test_constants_and_drop_field(void **state)
 {
     fixture *fx = *state;
-    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title"}, {(char *)"customfield_10015", (char *)"office"}};
+    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title", WF_FORMAT_TEXT}, {(char *)"customfield_10015", (char *)"office", WF_FORMAT_TEXT}};
     wf_mapping m = {pairs, 2, cJSON_Parse("{\"customfield_10015\": {\"id\": \"10300\"},"
                                           " \"customfield_10010\": {\"id\": \"10101\"}}"), NULL, NULL};
     assert_non_null(m.constants);
@@ -718,6 +733,9 @@ static void test_mapping_load_errors(void **state)
         {"{\"fields\": {}, \"constants\": []}", "constants"},
         {"{\"summary\": \"title\"}", "\"fields\""},
         {"not json at all", "\"fields\""},
+        {"{\"fields\": {\"summary\": \"title\"}, \"formats\": {\"title\": \"markdown\"}}", "title"},
+        {"{\"fields\": {\"summary\": \"title\"}, \"formats\": {\"body\": \"html\"}}", "body"},
+        {"{\"fields\": {\"summary\": \"title\"}, \"formats\": [\"title\"]}", "formats"},
     };
     for (size_t i = 0; i < NELEM(cases); i++) {
         wf_mapping m;
@@ -748,7 +766,7 @@ static void test_mapping_load_missing_file(void **state)
 static void test_mapping_check_columns(void **state)
 {
     (void)state;
-    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title"}, {(char *)"customfield_10014", (char *)"email"}};
+    wf_mapping_pair pairs[] = {{(char *)"summary", (char *)"title", WF_FORMAT_TEXT}, {(char *)"customfield_10014", (char *)"email", WF_FORMAT_TEXT}};
     wf_mapping m = {pairs, 2, NULL, NULL, NULL};
     static const char *const all[] = {"id", "title", "email"};
     static const char *const some[] = {"id", "title", "e_mail"};
@@ -835,6 +853,225 @@ static void test_mapping_propose_without_file_and_with_a_bad_one(void **state)
     free(path);
 }
 
+
+/* ---- untrusted text: formats, rich text, HTML, checksum ------------------ */
+
+static const char rich_fields_body[] =
+    "{\"requestTypeFields\": ["
+    " {\"fieldId\": \"summary\", \"name\": \"Summary\", \"required\": true,"
+    "  \"jiraSchema\": {\"type\": \"string\", \"system\": \"summary\"}},"
+    " {\"fieldId\": \"description\", \"name\": \"Description\","
+    "  \"jiraSchema\": {\"type\": \"string\", \"system\": \"description\"}},"
+    " {\"fieldId\": \"environment\", \"name\": \"Environment\","
+    "  \"jiraSchema\": {\"type\": \"string\", \"system\": \"environment\"}},"
+    " {\"fieldId\": \"customfield_10060\", \"name\": \"Details\","
+    "  \"jiraSchema\": {\"type\": \"string\", \"custom\": \"com.atlassian.jira.plugin.system.customfieldtypes:textarea\"}},"
+    " {\"fieldId\": \"customfield_10061\", \"name\": \"Short\","
+    "  \"jiraSchema\": {\"type\": \"string\", \"custom\": \"com.atlassian.jira.plugin.system.customfieldtypes:textfield\"}},"
+    " {\"fieldId\": \"labels\", \"name\": \"Labels\", \"jiraSchema\": {\"type\": \"array\", \"items\": \"string\"}}"
+    "]}";
+
+static void test_rich_text_fields_are_known_by_schema(void **state)
+{
+    (void)state;
+    wf_field_list l;
+    char err[256];
+    assert_int_equal(wf_fields_parse(rich_fields_body, &l, err, sizeof err), WF_OK);
+    assert_false(wf_field_is_rich_text(wf_fields_find(&l, "summary")));
+    assert_true(wf_field_is_rich_text(wf_fields_find(&l, "description")));
+    assert_true(wf_field_is_rich_text(wf_fields_find(&l, "environment")));
+    assert_true(wf_field_is_rich_text(wf_fields_find(&l, "customfield_10060")));
+    assert_false(wf_field_is_rich_text(wf_fields_find(&l, "customfield_10061")));
+    assert_false(wf_field_is_rich_text(wf_fields_find(&l, "labels")));
+    assert_false(wf_field_is_rich_text(NULL));
+    wf_fields_free(&l);
+}
+
+/* Maps columns text (plain) and html (declared "html") through the rich
+ * field list. */
+static wf_mapped map_rich(fixture *fx, const char *mapping_json, const char *text, const char *html)
+{
+    wf_field_list l;
+    char err[512] = "";
+    assert_int_equal(wf_fields_parse(rich_fields_body, &l, err, sizeof err), WF_OK);
+    char *path = unit_path(fx->dir, "rich_mapping.json");
+    assert_int_equal(unit_write_file(path, mapping_json), 0);
+    wf_mapping m;
+    if (wf_mapping_load(path, &l, &m, err, sizeof err) != WF_OK) fail_msg("mapping: %s", err);
+    static const char *const names[] = {"id", "text", "html"};
+    const char *values[] = {"5", text, html};
+    wf_submission sub = {0};
+    sub.ncols = 3;
+    sub.names = names;
+    sub.values = values;
+    sub.id = "5";
+    wf_mapped out;
+    assert_int_equal(wf_map_submission(&m, &l, &sub, test_key, NULL, &out), WF_OK);
+    wf_mapping_free(&m);
+    wf_fields_free(&l);
+    free(path);
+    return out;
+}
+
+/* Every rich-text field holds an ADF document with the text literal in it;
+ * a plain field keeps its string. */
+static void test_rich_text_values_are_literal_documents(void **state)
+{
+    fixture *fx = *state;
+    const char *hostile = "[~accountid:5b10] [x|http://evil.example] !http://e/p.png!\n{noformat}";
+    wf_mapped m = map_rich(fx, "{\"fields\": {\"summary\": \"text\", \"environment\": \"text\","
+                               " \"customfield_10060\": \"text\", \"customfield_10061\": \"text\"}}", hostile, NULL);
+    assert_int_equal(m.nproblems, 0);
+    assert_string_equal(value_of(&m, "summary")->valuestring, "[~accountid:5b10] [x|http://evil.example] !http://e/p.png! {noformat}");
+    assert_string_equal(value_of(&m, "customfield_10061")->valuestring, hostile);
+    assert_string_equal(plain_of(&m, "environment"), hostile);
+    assert_string_equal(plain_of(&m, "customfield_10060"), hostile);
+    char *json = cJSON_PrintUnformatted(value_of(&m, "customfield_10060"));
+    assert_string_equal(json, "{\"type\":\"doc\",\"version\":1,\"content\":["
+                              "{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":"
+                              "\"[~accountid:5b10] [x|http://evil.example] !http://e/p.png!\"}]},"
+                              "{\"type\":\"paragraph\",\"content\":[{\"type\":\"text\",\"text\":\"{noformat}\"}]}]}");
+    free(json);
+    /* The description is only the footer here: a rule, then the key. */
+    assert_string_equal(plain_of(&m, "description"),
+                        "----\nwf2jsm submission key: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    wf_mapped_free(&m);
+}
+
+/* An HTML column renders into rich text with its structure and into a plain
+ * field as plain text; its markup never reaches either. */
+static void test_html_column_renders_into_both_kinds_of_field(void **state)
+{
+    fixture *fx = *state;
+    wf_mapped m = map_rich(fx, "{\"fields\": {\"summary\": \"html\", \"customfield_10060\": \"html\","
+                               " \"customfield_10061\": \"html\"}, \"formats\": {\"html\": \"html\"}}",
+                           NULL, "<p>Hello <b>you</b></p><script>evil()</script><p>Bye &amp; <a href=\"http://e\">go</a></p>");
+    assert_string_equal(value_of(&m, "summary")->valuestring, "Hello you Bye & go (http://e)");
+    assert_string_equal(value_of(&m, "customfield_10061")->valuestring, "Hello you\nBye & go (http://e)");
+    assert_string_equal(plain_of(&m, "customfield_10060"), "Hello you\nBye & go (http://e)");
+    const cJSON *bold = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(
+        cJSON_GetObjectItem(value_of(&m, "customfield_10060"), "content"), 0), "content"), 1);
+    assert_string_equal(cJSON_GetObjectItem(bold, "text")->valuestring, "you");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(bold, "marks"), 0), "type")->valuestring,
+                        "strong");
+    wf_mapped_free(&m);
+    /* Markup that renders to nothing is an empty column. */
+    m = map_rich(fx, "{\"fields\": {\"summary\": \"html\"}, \"formats\": {\"html\": \"html\"}}", NULL,
+                 "<script>x</script><img src=y>");
+    assert_null(value_of(&m, "summary"));
+    assert_int_equal(m.nproblems, 1);
+    assert_true(m.problems[0].required);
+    wf_mapped_free(&m);
+}
+
+/* An operator's constant for a rich-text field is a string in the mapping
+ * file; it is sent as a document, under its field's name. */
+static void test_rich_text_constant_becomes_a_document(void **state)
+{
+    fixture *fx = *state;
+    wf_mapped m = map_rich(fx, "{\"fields\": {\"summary\": \"text\"},"
+                               " \"constants\": {\"customfield_10060\": \"Set by *ops*\\nline 2\","
+                               " \"description\": \"From the web form\"}}", "S", NULL);
+    char *json = cJSON_PrintUnformatted(m.values);
+    assert_non_null(strstr(json, "\"customfield_10060\":{\"type\":\"doc\""));
+    free(json);
+    assert_string_equal(plain_of(&m, "customfield_10060"), "Set by *ops*\nline 2");
+    assert_string_equal(plain_of(&m, "description"), "From the web form\n\n----\nwf2jsm submission key: "
+                        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    wf_mapped_free(&m);
+}
+
+/* The key carried by a rich-text field (SYNC_KEY_FIELD) is a document too. */
+static void test_key_in_rich_text_field_is_a_document(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"requestTypeFields\": ["
+        " {\"fieldId\": \"summary\", \"name\": \"Summary\", \"jiraSchema\": {\"type\": \"string\", \"system\": \"summary\"}},"
+        " {\"fieldId\": \"customfield_10099\", \"name\": \"Sync key\","
+        "  \"jiraSchema\": {\"type\": \"string\", \"custom\": \"com.atlassian.jira.plugin.system.customfieldtypes:textarea\"}}]}";
+    wf_field_list l;
+    char err[256];
+    assert_int_equal(wf_fields_parse(body, &l, err, sizeof err), WF_OK);
+    wf_mapping_pair pair = {(char *)"summary", (char *)"c", WF_FORMAT_TEXT};
+    wf_mapping m = {&pair, 1, NULL, NULL, NULL};
+    static const char *const names[] = {"c"};
+    const char *values[] = {"Hi"};
+    wf_submission sub = {0};
+    sub.ncols = 1;
+    sub.names = names;
+    sub.values = values;
+    sub.id = "1";
+    wf_mapped out;
+    assert_int_equal(wf_map_submission(&m, &l, &sub, test_key, "customfield_10099", &out), WF_OK);
+    assert_string_equal(plain_of(&out, "customfield_10099"), test_key);
+    wf_mapped_free(&out);
+    wf_fields_free(&l);
+}
+
+/* Rows delivered before rich text went as ADF stored the checksum of their
+ * values with the description as one string ending in the footer. The same
+ * row mapped now must give the same checksum, or `replay --update-changed`
+ * would edit every old ticket. */
+static void test_checksum_matches_the_plain_text_mapping_of_before(void **state)
+{
+    fixture *fx = *state;
+    const char *body = "Dear team,\r\n\r\nmy laptop [~accountid:x] will not boot.\n  Thanks  ";
+    wf_mapped m = map_one(&fx->fields, "description", body);
+    char *now = wf_mapped_checksum(m.values);
+    assert_non_null(now);
+    /* What the mapper produced before, field for field, in the same order. */
+    cJSON *before = cJSON_Duplicate(m.values, 1);
+    char old_desc[512];
+    snprintf(old_desc, sizeof old_desc, "%s\n\n----\nwf2jsm submission key: %s",
+             "Dear team,\r\n\r\nmy laptop [~accountid:x] will not boot.\n  Thanks", test_key);
+    cJSON_ReplaceItemInObjectCaseSensitive(before, "description", cJSON_CreateString(old_desc));
+    char *old = wf_mapped_checksum(before);
+    assert_string_equal(now, old);
+    /* ...and a changed text changes it. */
+    cJSON_ReplaceItemInObjectCaseSensitive(before, "description", cJSON_CreateString("other"));
+    char *other = wf_mapped_checksum(before);
+    assert_string_not_equal(now, other);
+    free(now);
+    free(old);
+    free(other);
+    cJSON_Delete(before);
+    wf_mapped_free(&m);
+}
+
+/* A value too long for its field is cut with a notice naming the JSON
+ * attachment; nothing is a problem for being long. */
+static void test_long_values_say_they_were_shortened(void **state)
+{
+    fixture *fx = *state;
+    size_t n = 40000;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    wf_mapped m = map_rich(fx, "{\"fields\": {\"summary\": \"text\", \"customfield_10060\": \"text\","
+                               " \"customfield_10061\": \"text\", \"description\": \"text\"}}", big, NULL);
+    assert_int_equal(m.nproblems, 0);
+    const char *sum = value_of(&m, "summary")->valuestring;
+    assert_int_equal(strlen(sum), WF_SUMMARY_MAX_CHARS);
+    assert_non_null(strstr(sum, "submission-5.json"));
+    const char *shortf = value_of(&m, "customfield_10061")->valuestring;
+    assert_int_equal(strlen(shortf), WF_TEXT_MAX_CHARS);
+    assert_non_null(strstr(shortf, "[shortened by wf2jsm; full text in submission-5.json]"));
+    for (int i = 0; i < 2; i++) {
+        const char *fid = i ? "description" : "customfield_10060";
+        const char *plain = plain_of(&m, fid);
+        assert_true(wf_utf8_chars(plain) <= WF_TEXT_MAX_CHARS);
+        assert_non_null(strstr(plain, "Jira's limit of 32,767 characters; the whole text is in the attachment submission-5.json"));
+        assert_true(strspn(plain, "x") > 32000);
+    }
+    /* the description's footer still ends it */
+    const char *d = plain_of(&m, "description");
+    assert_string_equal(d + strlen(d) - strlen(test_key), test_key);
+    wf_mapped_free(&m);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -856,6 +1093,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_required_unmapped_field_is_a_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_description_footer_carries_full_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_description_keeps_footer_within_limit, setup, teardown),
+        cmocka_unit_test(test_rich_text_fields_are_known_by_schema),
+        cmocka_unit_test_setup_teardown(test_rich_text_values_are_literal_documents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_html_column_renders_into_both_kinds_of_field, setup, teardown),
+        cmocka_unit_test(test_key_in_rich_text_field_is_a_document),
+        cmocka_unit_test_setup_teardown(test_rich_text_constant_becomes_a_document, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checksum_matches_the_plain_text_mapping_of_before, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_values_say_they_were_shortened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constants_and_drop_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mapping_load_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mapping_load_errors, setup, teardown),

@@ -97,7 +97,13 @@ static int field_value(const char *line, const char *key, char *out, size_t outl
         for (p++; *p && *p != '"' && n + 1 < outlen; p++) {
             if (*p == '\\') {
                 p++;
-                char c = *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
+                if (*p == 'x' && p[1] && p[2]) {
+                    char hex[3] = {p[1], p[2], 0};
+                    out[n++] = (char)strtol(hex, NULL, 16);
+                    p += 2;
+                    continue;
+                }
+                char c = *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p == 't' ? '\t' : *p;
                 out[n++] = c;
             } else {
                 out[n++] = *p;
@@ -154,9 +160,16 @@ static void test_values_are_quoted_and_escaped(void **state)
         {"a=b", "\"a=b\""},
         {"back\\slash", "\"back\\\\slash\""},
         {"line1\nline2\r", "\"line1\\nline2\\r\""},
-        {"tab\there", "\"tab\there\""},
+        {"tab\there", "\"tab\\there\""},
+        /* A terminal tailing the log must never get a raw ESC or BEL, and a
+         * newline must not start a forged line. */
+        {"\x1b[31mred\x1b[0m\a", "\"\\x1B[31mred\\x1B[0m\\x07\""},
+        {"ok\n2026-01-01T00:00:00Z ERROR run=1 forged=1", "\"ok\\n2026-01-01T00:00:00Z ERROR run=1 forged=1\""},
+        {"\x7f\x01", "\"\\x7F\\x01\""},
         {"", "\"\""},
         {"\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"},
+        /* Emoji and right-to-left letters stay as they are. */
+        {"\xf0\x9f\x98\x80\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d", "\xf0\x9f\x98\x80\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         wf_log_kv(fx->log, "quote", "INFO", "v", cases[i].value, "end", "1", NULL);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../../modules/jira_fields.h"
+#include "../../modules/rich_text.h"
 #include "../../modules/templates.h"
 #include "unit_helpers.h"
 
@@ -207,9 +208,11 @@ static void test_template_composes_a_field(void **state)
     wf_submission sub = make_sub(v);
     wf_mapped out;
     assert_int_equal(wf_map_submission(&fx->mapping, &fx->fields, &sub, key, NULL, &out), WF_OK);
-    const char *d = string_of(&out, "description");
+    /* The description is rich text: a literal ADF document (rich_text.h). */
+    char *d = wf_adf_plain(cJSON_GetObjectItemCaseSensitive(out.values, "description"));
     assert_non_null(d);
     assert_memory_equal(d, "From  <bob@example.com>:\nHelp", strlen("From  <bob@example.com>:\nHelp"));
+    free(d);
     wf_mapped_free(&out);
     /* the columns a template names are checked like mapped columns */
     assert_int_equal(wf_mapping_check_columns(&fx->mapping, names, 5, err, sizeof err), WF_OK);

@@ -598,6 +598,42 @@ static void test_newer_schema_is_refused(void **state)
     sqlite3_close(db);
 }
 
+/* A transaction groups the protocol's writes: rolled back, none of them
+ * is there (a rebuild killed halfway leaves the tracker as it was);
+ * committed, all are, and other connections see them only then. */
+static void test_transaction_all_or_nothing(void **state)
+{
+    fixture *fx = *state;
+    bool found = true, has_cursor = true;
+    int64_t cursor = 0;
+    wf_tracker_row row;
+    assert_int_equal(wf_tracker_begin(fx->t), WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, "k1", "1", "t", 10, 0), WF_OK);
+    assert_int_equal(wf_tracker_record_created(fx->t, "k1", "WF-1", "10001", 0, true), WF_OK);
+    assert_int_equal(wf_tracker_meta_set(fx->t, "m", "v"), WF_OK);
+    wf_tracker_rollback(fx->t);
+    assert_int_equal(wf_tracker_get(fx->t, "k1", &row, &found), WF_OK);
+    assert_false(found);
+    assert_int_equal(wf_tracker_cursor(fx->t, &cursor, &has_cursor), WF_OK);
+    assert_false(has_cursor);
+    char *v = NULL;
+    assert_int_equal(wf_tracker_meta_get(fx->t, "m", &v), WF_OK);
+    assert_null(v);
+    wf_tracker_rollback(fx->t);   /* outside a transaction: nothing happens */
+
+    assert_int_equal(wf_tracker_begin(fx->t), WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, "k2", "2", "t", 20, 0), WF_OK);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(fx->path, &other), SQLITE_OK);
+    assert_int_equal(query_int(other, "SELECT count(*) FROM submissions"), 0);
+    assert_int_equal(wf_tracker_commit(fx->t), WF_OK);
+    assert_int_equal(query_int(other, "SELECT count(*) FROM submissions"), 1);
+    sqlite3_close(other);
+    /* A commit without a transaction is an error the caller is told about. */
+    assert_int_equal(wf_tracker_commit(fx->t), WF_ERR_TRACKER);
+    assert_non_null(strstr(wf_tracker_errmsg(fx->t), "committing"));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -614,6 +650,7 @@ int main(void)
         TO(test_runs_begin_and_finish),
         TO(test_meta_get_set),
         TO(test_manual_fixes),
+        TO(test_transaction_all_or_nothing),
         T(test_read_only_file),
         T(test_unusable_directory),
         T(test_not_a_database),
