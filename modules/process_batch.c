@@ -141,7 +141,7 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
     if (rc != WF_OK) return set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
     /* The first batch of a run may get here before the database has set
      * up the session (sync finishes the connection with its first query):
-     * each local step below moves the handshake on. */
+     * the handshake moves on before the next tracker read. */
     wf_source_connect_advance(run->source);
     if (ntimes > 0 && from_us != INT64_MIN) {
         rc = wf_source_stream_times(run->source, times, ntimes, on_row, &bs, err, sizeof err);
