@@ -52,9 +52,10 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
         }
         if (rc != WF_OK) return rc;
     }
-    /* The database connection is started first and finished last: the
-     * tracker opens while the server forks and authenticates the session,
-     * which is most of what a tick with nothing new costs. */
+    /* The database connection is started first and finished last (by the
+     * job's first query with JOB_SOURCE_LATE): the tracker opens while the
+     * server forks and authenticates the session, which is most of what a
+     * tick with nothing new costs. */
     if (needs & JOB_NEEDS_SOURCE) {
         char *password = NULL;
         rc = wf_source_connect_start(&job->cfg, &job->source, &password, job->err, sizeof job->err);
@@ -65,6 +66,10 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
             return rc;
         }
     }
+    /* A PostgreSQL tracker is a connection of its own, a few round trips
+     * long: the webform server gets its startup message first, so that it
+     * authenticates and starts that session meanwhile. */
+    if (shared_tracker) wf_source_connect_send_startup(job->source);
     if (needs & (JOB_NEEDS_TRACKER | JOB_NEEDS_LOCK)) {
         rc = wf_tracker_open(job->cfg.tracker_db, &job->tracker, job->err, sizeof job->err);
         if (rc != WF_OK) return rc;
@@ -79,7 +84,11 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
         }
         if (rc != WF_OK) return rc;
     }
-    if (needs & JOB_NEEDS_SOURCE) {
+    /* A SQLite tracker opened while the server forked; from the startup
+     * message on, the server authenticates and starts the session alone,
+     * which is when the job does its own local work. */
+    wf_source_connect_send_startup(job->source);
+    if ((needs & JOB_NEEDS_SOURCE) && !(needs & JOB_SOURCE_LATE)) {
         rc = wf_source_connect_finish(&job->cfg, job->source, job->err, sizeof job->err);
         if (rc != WF_OK) {
             wf_source_close(job->source);

@@ -25,6 +25,11 @@ enum {
     JOB_NEEDS_LOG = 1 << 2,      /* write to SYNC_LOG_DIR (else a null log) */
     JOB_NEEDS_TRACKER = 1 << 3,
     JOB_NEEDS_SOURCE = 1 << 4,   /* connect to PostgreSQL */
+    /* With JOB_NEEDS_SOURCE: start the connection but leave it to the
+     * job's first query to finish (the job moves it on with
+     * wf_source_connect_advance between its local steps); a connection
+     * error then comes from that query. */
+    JOB_SOURCE_LATE = 1 << 5,
 };
 
 typedef struct wf_job {

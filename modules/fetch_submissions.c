@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 
 struct wf_source {
     PGconn *conn;
+    const wf_config *cfg;          /* the caller's, for a late finish */
+    PostgresPollingStatusType poll; /* where the handshake waits */
+    bool ready;                    /* handshake done, statements built */
     char *table_sql;   /* quoted, possibly schema-qualified */
     char *table_name;  /* as configured, for messages */
     char *id_sql;
@@ -93,6 +97,8 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
                           "wf2jsm", "10", NULL};
     wf_source *src = calloc(1, sizeof *src);
     if (!src) return WF_ERR_NOMEM;
+    src->cfg = cfg;
+    src->poll = PGRES_POLLING_WRITING;
     src->conn = PQconnectStartParams(keys, vals, 1);
     if (!src->conn || PQstatus(src->conn) == CONNECTION_BAD) {
         db_error(src->conn, "connecting", errbuf, errlen);
@@ -103,19 +109,56 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
     return WF_OK;
 }
 
-wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen)
+void wf_source_connect_advance(wf_source *src)
 {
-    /* libpq's own loop (as in PQconnectdb), with connect_timeout's 10 s
-     * kept by hand: the asynchronous start has no timeout of its own. */
+    if (!src || src->ready) return;
+    /* Only what the socket already allows: a zero timeout never waits. */
+    while (src->poll != PGRES_POLLING_OK && src->poll != PGRES_POLLING_FAILED) {
+        struct pollfd pfd = {.fd = PQsocket(src->conn),
+                             .events = src->poll == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0) break;
+        src->poll = PQconnectPoll(src->conn);
+    }
+}
+
+void wf_source_connect_send_startup(wf_source *src)
+{
+    if (!src || src->ready) return;
+    /* The states before the server has the startup message: the TCP
+     * connect, the SSL (or GSS) request and its answer, and the TLS
+     * handshake when the server takes it. */
     time_t deadline = time(NULL) + 10;
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-        struct pollfd pfd = {.fd = PQsocket(src->conn), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+    while (src->poll != PGRES_POLLING_OK && src->poll != PGRES_POLLING_FAILED) {
+        ConnStatusType st = PQstatus(src->conn);
+        if (st != CONNECTION_STARTED && st != CONNECTION_MADE && st != CONNECTION_SSL_STARTUP &&
+            st != CONNECTION_GSS_STARTUP && st != CONNECTION_NEEDED)
+            break;
+        struct pollfd pfd = {.fd = PQsocket(src->conn),
+                             .events = src->poll == PGRES_POLLING_READING ? POLLIN : POLLOUT};
         long left = (long)(deadline - time(NULL));
         if (pfd.fd < 0 || left <= 0 || poll(&pfd, 1, (int)(left * 1000)) <= 0) break;
-        st = PQconnectPoll(src->conn);
+        src->poll = PQconnectPoll(src->conn);
+    }
+}
+
+wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen)
+{
+    if (src->ready) return WF_OK;
+    /* libpq's own loop (as in PQconnectdb), with connect_timeout's 10 s
+     * kept by hand: the asynchronous start has no timeout of its own. It
+     * resumes wherever wf_source_connect_advance() left the handshake. */
+    time_t deadline = time(NULL) + 10;
+    while (src->poll != PGRES_POLLING_OK && src->poll != PGRES_POLLING_FAILED) {
+        struct pollfd pfd = {.fd = PQsocket(src->conn),
+                             .events = src->poll == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        long left = (long)(deadline - time(NULL));
+        if (pfd.fd < 0 || left <= 0 || poll(&pfd, 1, (int)(left * 1000)) <= 0) break;
+        src->poll = PQconnectPoll(src->conn);
     }
     if (PQstatus(src->conn) != CONNECTION_OK) {
+        /* A later statement (the metrics' count, say) then fails at once
+         * with the same message instead of waiting another 10 s. */
+        src->poll = PGRES_POLLING_FAILED;
         db_error(src->conn, "connecting", errbuf, errlen);
         if (!PQerrorMessage(src->conn)[0]) snprintf(errbuf, errlen, "connecting to the database timed out after 10 s");
         return WF_ERR_DB;
@@ -124,17 +167,28 @@ wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errb
     src->table_sql = quote_table(src->conn, cfg->table);
     src->id_sql = quote_ident(src->conn, cfg->id_column);
     src->time_sql = quote_ident(src->conn, cfg->time_column);
-    if (!src->table_name || !src->table_sql || !src->id_sql || !src->time_sql) {
-        wf_source_close(src);
-        return WF_ERR_NOMEM;
-    }
+    /* The caller closes src after a failure (see the header): closing it
+     * here too would free it twice. */
+    if (!src->table_name || !src->table_sql || !src->id_sql || !src->time_sql) return WF_ERR_NOMEM;
     size_t cap = strlen(src->table_sql) + 2 * strlen(src->time_sql) + 2 * strlen(src->id_sql) + 200;
     src->select_prefix = malloc(cap);
-    if (!src->select_prefix) { wf_source_close(src); return WF_ERR_NOMEM; }
+    if (!src->select_prefix) return WF_ERR_NOMEM;
     snprintf(src->select_prefix, cap,
              "SELECT (extract(epoch FROM t.%s) * 1000000)::int8, t.%s::text, t.%s::text, t.* FROM %s t ",
              src->time_sql, src->id_sql, src->time_sql, src->table_sql);
+    src->ready = true;
     return WF_OK;
+}
+
+/* Every statement starts here: a connection left half-way by its caller
+ * (see wf_source_connect_advance) is finished first, with the same errors
+ * as wf_source_connect_finish(). */
+static wf_err ensure_ready(wf_source *src, char *errbuf, size_t errlen)
+{
+    if (src->ready) return WF_OK;
+    wf_err rc = wf_source_connect_finish(src->cfg, src, errbuf, errlen);
+    if (rc == WF_ERR_NOMEM) snprintf(errbuf, errlen, "out of memory while connecting to the database");
+    return rc;
 }
 
 wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_out,
@@ -160,17 +214,23 @@ void wf_source_close(wf_source *src)
     free(src);
 }
 
-/* Sends sql and feeds each row to fn as it arrives. After fn asks to stop,
- * the remaining rows (bounded by the query's LIMIT) are read and dropped,
- * which keeps the connection usable without a cancel round trip. */
-static wf_err stream(wf_source *src, const char *sql, int nparams, const char *const *params,
-                     wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+/* Sends sql in single-row mode; its rows are read by read_rows(). */
+static wf_err send_query(wf_source *src, const char *sql, int nparams, const char *const *params,
+                         char *errbuf, size_t errlen)
 {
     if (!PQsendQueryParams(src->conn, sql, nparams, NULL, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(src->conn)) {
         db_error(src->conn, "sending the query", errbuf, errlen);
         return WF_ERR_DB;
     }
+    return WF_OK;
+}
+
+/* Feeds each row of the query in flight to fn as it arrives. After fn asks
+ * to stop, the remaining rows (bounded by the query's LIMIT) are read and
+ * dropped, which keeps the connection usable without a cancel round trip. */
+static wf_err read_rows(wf_source *src, wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
     wf_err rc = WF_OK;
     int stopped = 0;
     const char **names = NULL, **values = NULL;
@@ -214,9 +274,18 @@ static wf_err stream(wf_source *src, const char *sql, int nparams, const char *c
     return rc;
 }
 
-wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
-                               wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+static wf_err stream(wf_source *src, const char *sql, int nparams, const char *const *params,
+                     wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
 {
+    wf_err rc = send_query(src, sql, nparams, params, errbuf, errlen);
+    return rc == WF_OK ? read_rows(src, fn, ctx, errbuf, errlen) : rc;
+}
+
+wf_err wf_source_send_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
+                             char *errbuf, size_t errlen)
+{
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     char from[48], to[48], lim[24];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
     else wf_format_time_us(from_us, from, sizeof from);
@@ -233,15 +302,29 @@ wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, l
              to_us != WF_NO_UPPER_BOUND ? " <= $3::timestamptz" : "",
              src->time_sql, src->id_sql);
     const char *params[] = {from, lim, to};
-    wf_err rc = stream(src, sql, to_us != WF_NO_UPPER_BOUND ? 3 : 2, params, fn, ctx, errbuf, errlen);
+    wf_err rc = send_query(src, sql, to_us != WF_NO_UPPER_BOUND ? 3 : 2, params, errbuf, errlen);
     free(sql);
     return rc;
+}
+
+wf_err wf_source_read_window(wf_source *src, wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    return read_rows(src, fn, ctx, errbuf, errlen);
+}
+
+wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
+                               wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
+{
+    wf_err rc = wf_source_send_window(src, from_us, to_us, limit, errbuf, errlen);
+    return rc == WF_OK ? read_rows(src, fn, ctx, errbuf, errlen) : rc;
 }
 
 wf_err wf_source_stream_times(wf_source *src, const int64_t *times, size_t n,
                               wf_row_fn fn, void *ctx, char *errbuf, size_t errlen)
 {
     if (n == 0) return WF_OK;
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     /* A PostgreSQL array literal of timestamps: {"2026-...Z","..."}. */
     size_t cap = n * 32 + 3;
     char *array = malloc(cap);
@@ -273,6 +356,8 @@ wf_err wf_source_columns(wf_source *src, char ***names, char ***types, size_t *n
 {
     *names = *types = NULL;
     *n = 0;
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     const char *params[] = {src->table_sql};
     PGresult *res = PQexecParams(src->conn,
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
@@ -323,6 +408,8 @@ wf_err wf_source_explain_cursor(wf_source *src, int *uses_index, char **plan,
 {
     *uses_index = 0;
     *plan = NULL;
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     size_t cap = strlen(src->select_prefix) + 3 * strlen(src->time_sql) + strlen(src->id_sql) + 160;
     char *sql = malloc(cap);
     if (!sql) return WF_ERR_NOMEM;
@@ -357,6 +444,8 @@ wf_err wf_source_explain_cursor(wf_source *src, int *uses_index, char **plan,
 
 wf_err wf_source_count_since(wf_source *src, int64_t from_us, long *count, char *errbuf, size_t errlen)
 {
+    wf_err ready = ensure_ready(src, errbuf, errlen);
+    if (ready != WF_OK) return ready;
     char from[48];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
     else wf_format_time_us(from_us, from, sizeof from);

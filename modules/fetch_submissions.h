@@ -42,6 +42,24 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
                                char *errbuf, size_t errlen);
 wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen);
 
+/* Moves a started connection on as far as the socket allows without
+ * waiting (sends the next handshake message once the server has answered
+ * the last), and never fails: an error waits for the finish. A caller with
+ * local work to do calls it between the steps of that work, so that the
+ * server's share of the handshake (forking, authenticating, loading the
+ * session) runs at the same time instead of after. A connection that is
+ * started but not finished is finished by the first statement, with the
+ * errors of wf_source_connect_finish(); cfg (from the start) must live
+ * until then. NULL and finished connections are allowed. */
+void wf_source_connect_advance(wf_source *src);
+
+/* Waits (at most 10 s) until the server has the session's startup message
+ * (after the SSL request and its answer, and the TLS handshake when the
+ * server takes one), the step after which the server works alone for the
+ * longest: authenticating and starting the session. Never fails: an error
+ * waits for the finish. NULL and finished connections are allowed. */
+void wf_source_connect_send_startup(wf_source *src);
+
 /* Closes the connection. NULL is allowed. */
 void wf_source_close(wf_source *src);
 
@@ -52,6 +70,16 @@ void wf_source_close(wf_source *src);
  * connection drops; rows already passed to the callback stay handled. */
 wf_err wf_source_stream_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
                                wf_row_fn fn, void *ctx, char *errbuf, size_t errlen);
+
+/* The same in two halves, so that a caller can do its local work while the
+ * server plans and runs the query: send returns once the query is sent
+ * (same errors); read then streams its rows as above. After a successful
+ * send, read must follow before any other statement on src, even when the
+ * caller has nothing left to do with the rows (its callback then stops at
+ * once, and the rest are dropped). */
+wf_err wf_source_send_window(wf_source *src, int64_t from_us, int64_t to_us, long limit,
+                             char *errbuf, size_t errlen);
+wf_err wf_source_read_window(wf_source *src, wf_row_fn fn, void *ctx, char *errbuf, size_t errlen);
 
 /* Streams the rows whose time is one of times[0..n) (retries of rows older
  * than the window), oldest first. Same errors as above. */

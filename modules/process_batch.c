@@ -63,7 +63,7 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
     batch_state *bs = ctx;
     wf_run *run = bs->run;
     char key[WF_KEY_HEX_LEN + 1], err[512];
-    if (run->stop && *run->stop) return WF_ROW_STOP;
+    if (run->fatal != WF_OK || (run->stop && *run->stop)) return WF_ROW_STOP;
     if (!bs->columns_checked) {
         bs->columns_checked = true;
         wf_err rc = wf_mapping_check_columns(&run->mapping, (const char *const *)sub->names, sub->ncols, err, sizeof err);
@@ -139,6 +139,10 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
      * only when there are such rows. */
     wf_err rc = wf_tracker_retry_times(run->tracker, from_us, run->run_id, &times, &ntimes);
     if (rc != WF_OK) return set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
+    /* The first batch of a run may get here before the database has set
+     * up the session (sync finishes the connection with its first query):
+     * the handshake moves on before the next tracker read. */
+    wf_source_connect_advance(run->source);
     if (ntimes > 0 && from_us != INT64_MIN) {
         rc = wf_source_stream_times(run->source, times, ntimes, on_row, &bs, err, sizeof err);
         if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
@@ -153,19 +157,31 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
         goto deliver;
     }
+    int seen_before = run->stats.seen;
+    /* ... and for the rows of the last batch still waiting in the pipeline.
+     * The query goes out first: the local set-up below runs while the
+     * server plans and runs it (the first query of a session costs the
+     * server a few catalog reads). */
+    rc = wf_source_send_window(run->source, from_us, to_us,
+                               known + run->cfg->batch_size + (long)wf_pipeline_size(run), err, sizeof err);
+    if (rc != WF_OK) {
+        set_fatal(run, rc, err);
+        goto deliver;
+    }
     /* The window's known rows in one read rather than one per row: a
      * PostgreSQL tracker is a round trip away. Bounded, so that a long
      * catch-up window does not hold the whole tracker in memory. Any write
      * (the pipeline's) drops the copy, so it never answers stale. */
     if (known <= WF_PREFETCH_MAX &&
-        (rc = wf_tracker_prefetch(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us)) != WF_OK) {
+        (rc = wf_tracker_prefetch(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us)) != WF_OK)
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
-        goto deliver;
-    }
-    int seen_before = run->stats.seen;
-    /* ... and for the rows of the last batch still waiting in the pipeline. */
-    rc = wf_source_stream_window(run->source, from_us, to_us,
-                                 known + run->cfg->batch_size + (long)wf_pipeline_size(run), on_row, &bs, err, sizeof err);
+    /* Every row read is keyed: the hasher's one-off set-up (see
+     * unique_key.c) goes here too, not on the first row. */
+    if (run->fatal == WF_OK && !run->hasher && (rc = wf_key_hasher_new(&run->hasher)) != WF_OK)
+        set_fatal(run, rc, "libcrypto has no SHA-256");
+    /* Read even after a failure above (on_row then stops at once and the
+     * rest is dropped): the connection must be free for the next statement. */
+    rc = wf_source_read_window(run->source, on_row, &bs, err, sizeof err);
     if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
     char from[48], rows[16], worked[16], retried[16];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");

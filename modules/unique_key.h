@@ -34,7 +34,9 @@ wf_err wf_key_compute(const wf_submission *sub, const char *const *columns, size
 typedef struct wf_key_hasher wf_key_hasher;
 
 /* Returns WF_ERR_NOMEM, or WF_ERR_FILE when libcrypto has no SHA-256.
- * Free with wf_key_hasher_free() (NULL allowed). */
+ * Does OpenSSL's one-off set-up (a first digest initialisation), so that
+ * the caller chooses when that cost is paid. Free with
+ * wf_key_hasher_free() (NULL allowed). */
 wf_err wf_key_hasher_new(wf_key_hasher **out);
 void wf_key_hasher_free(wf_key_hasher *h);
 

@@ -231,6 +231,29 @@ def test_database_down_is_exit_3(world):
     assert p.returncode == 3 and "WEBFORM_DB_URL" in p.stderr, p.stderr
 
 
+def test_database_down_mid_life_is_a_recorded_run_and_the_next_tick_catches_up(world):
+    # sync finishes its connection with the window query (the tracker work
+    # overlaps the handshake): a refused connection still stops the run
+    # with exit 3 naming WEBFORM_DB_URL, before any row or HTTP call, and
+    # the run is in `runs` with the database's error.
+    import json
+    env = Env(world, "dbdown2")
+    env.insert(2, "Row")
+    env.run("sync", check=0)
+    good_url = env.env["WEBFORM_DB_URL"]
+    env.insert(1, "Later")
+    env.http("POST", "/_admin/stats/reset", {})
+    env.env["WEBFORM_DB_URL"] = "postgresql://postgres@127.0.0.1:1/nothing"
+    p = env.run("sync")
+    assert p.returncode == 3 and "WEBFORM_DB_URL" in p.stderr and "connecting" in p.stderr, p.stderr
+    assert env.jsm_stats()["total_calls"] == 0
+    env.env["WEBFORM_DB_URL"] = good_url
+    runs = json.loads(env.run("status", "--json", check=0).stdout)["runs"]
+    assert runs[0]["exit_code"] == 3 and "connecting" in (runs[0]["error"] or ""), runs[0]
+    env.run("sync", check=0)
+    assert_exactly_once(env)
+
+
 def test_jsm_400_on_an_optional_field_creates_without_it_and_records_a_fix(world):
     import base64
     import json
