@@ -9,8 +9,10 @@
 #      tests again with the PostgreSQL tracker (backups, admin writes, reports)
 #   5. contract tests (Prism validating every request and response against
 #      Atlassian's OpenAPI descriptions); WF2JSM_SKIP_CONTRACT=1 skips them
-#   6. fuzz smoke: each libFuzzer target (tests/fuzz/) for FUZZ_SMOKE_SECONDS
-#      (default 5) from its seed corpus; `make fuzz` runs the long version
+#   6. fuzz smoke: each libFuzzer target (tests/fuzz/) from its seed corpus,
+#      with a fixed seed, for FUZZ_SMOKE_RUNS inputs (default 20000) or
+#      FUZZ_SMOKE_SECONDS (default 5), whichever ends first; `make fuzz` runs
+#      the long, free version
 # Each part prints its own 'N passed, N failed'; the last line sums them.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +44,7 @@ fi
 
 fuzz_targets=$(for f in tests/fuzz/fuzz_*.c; do b=${f##*/}; echo "build/fuzz/${b%.c}"; done)
 # shellcheck disable=SC2086
-run_part "fuzz smoke" sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" $fuzz_targets
+run_part "fuzz smoke" env FUZZ_RUNS="${FUZZ_SMOKE_RUNS:-20000}" sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" $fuzz_targets
 
 # Sum every 'N passed, N failed' line the parts printed, plus the self-test's
 # unittest lines ('Ran N tests', then 'OK' or 'FAILED (failures=N...)').
