@@ -50,6 +50,14 @@ def pg_only(fn):
     return fn
 
 
+def long_running(fn):
+    """The test takes far longer than the others (a minute of kills): run.py
+    starts it first, so that with several workers it overlaps the short
+    tests instead of running alone at the end."""
+    fn.long_running = True
+    return fn
+
+
 def _real_python():
     # pyenv's shim forks a child; signals must reach the server itself.
     return os.path.realpath(sys.executable)

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from harness import PGTMP, Env, assert_exactly_once, pg_only, sqlite_only
+from harness import PGTMP, Env, assert_exactly_once, long_running, pg_only, sqlite_only
 
 
 def finish_cleanly(env, max_runs=10):
@@ -20,6 +20,7 @@ def finish_cleanly(env, max_runs=10):
         "SELECT state, error_class, last_error FROM submissions WHERE state <> 'delivered' LIMIT 5")))
 
 
+@long_running
 def test_sigkill_50_times_with_lost_replies_then_exactly_once(world):
     seed = int(os.environ.get("WF2JSM_SEED") or random.SystemRandom().randrange(1, 10**6))
     print("crash test seed: WF2JSM_SEED=%d" % seed, flush=True)

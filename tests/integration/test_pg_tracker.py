@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from harness import TRACKER_SECRET, Env, assert_exactly_once, pg_only
+from harness import TRACKER_SECRET, Env, assert_exactly_once, long_running, pg_only
 from test_exactly_once import finish_cleanly
 
 RUN_LOCK_KEY = 2003186282   # modules/tracker_pg.c
@@ -182,6 +182,7 @@ def test_pg_first_runs_on_several_hosts_migrate_once(world):
 
 
 @pg_only
+@long_running
 def test_two_hosts_share_one_pg_tracker_through_sigkills(world):
     """Two working directories (two web heads running cron) with one
     PostgreSQL tracker and one webform database: runs start on both hosts

@@ -25,12 +25,22 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-start_server() {
-    local dir=$1 port datadir
+# try_start DIR: starts the server on the port in DIR/port; returns 2 when
+# that port was taken meanwhile (see start), 1 on any other failure.
+try_start() {
+    local dir=$1 port datadir logged
     port=$(cat "$dir/port"); datadir=$(cat "$dir/datadir")
+    logged=$(stat -c %s "$datadir/server.log" 2>/dev/null || echo 0)
     as_owner "$bindir/pg_ctl" -D "$datadir/data" -l "$datadir/server.log" -w -t 30 \
-        -o "-h 127.0.0.1 -p $port -k $datadir -c fsync=off -c full_page_writes=off" start >/dev/null \
-        || { cat "$datadir/server.log" >&2; die "server in $dir did not start"; }
+        -o "-h 127.0.0.1 -p $port -k $datadir -c fsync=off -c full_page_writes=off" start >/dev/null 2>"$dir/pg_ctl.err" && return 0
+    # Only this attempt's lines of the log count.
+    tail -c +$((logged + 1)) "$datadir/server.log" | grep -q "could not bind IPv4 address.*Address already in use" \
+        && return 2
+    return 1
+}
+
+start_server() {
+    try_start "$1" || { cat "$1/pg_ctl.err" "$(cat "$1/datadir")/server.log" >&2; die "server in $1 did not start"; }
 }
 
 cmd=${1:-}; dir=${2:-}
@@ -50,8 +60,17 @@ start)
     echo "$datadir" >"$dir/datadir"
     as_owner "$bindir/initdb" -D "$datadir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; die "initdb failed in $dir"; }
-    free_port >"$dir/port"
-    start_server "$dir"
+    # free_port's port is free when it answers, not necessarily when the
+    # server binds it: another process (test runs start several servers at
+    # once) may take it in between. The server then fails to bind, and a
+    # new free port is chosen; any other failure stops here.
+    for attempt in 1 2 3 4 5; do
+        free_port >"$dir/port"
+        rc=0; try_start "$dir" || rc=$?
+        [ "$rc" = 2 ] && [ "$attempt" -lt 5 ] && continue
+        [ "$rc" = 0 ] || { cat "$dir/pg_ctl.err" "$datadir/server.log" >&2; die "server in $dir did not start"; }
+        break
+    done
     port=$(cat "$dir/port")
     "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres webform
     echo "postgresql://postgres@127.0.0.1:$port/webform"
