@@ -76,9 +76,13 @@ class World:
         self.jsm = subprocess.Popen(
             [_real_python(), os.path.join(ROOT, "tests", "jsm_server.py"), "--port", "0", "--port-file",
              port_file, "--token", SECRET_TOKEN, "--quiet"], stdout=self.jsm_log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            if os.path.exists(port_file):
-                break
+        # A loaded machine (make test runs several worlds at once) may take
+        # seconds to start Python: wait for the port as long as the server lives.
+        deadline = time.time() + 60
+        while not os.path.exists(port_file):
+            if self.jsm.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the JSM test server did not start (exit %s); see %s"
+                                   % (self.jsm.poll(), self.jsm_log.name))
             time.sleep(0.05)
         self.jsm_url = "http://127.0.0.1:%s" % open(port_file).read().strip()
         self.db_counter = 0
@@ -171,6 +175,21 @@ class Env:
         full_env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         return subprocess.Popen([self.bin] + list(args), cwd=self.dir, env=full_env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for_log(self, proc, text, timeout=120):
+        """Waits until the logs hold text (written by the running proc), so
+        that a test signals a run at a known point of its work rather than
+        after a fixed sleep a loaded machine may not cover. Fails if proc
+        exits first."""
+        deadline = time.time() + timeout
+        while text not in self.logs_text():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError("the run exited %d before logging %r\nstdout:\n%s\nstderr:\n%s"
+                                     % (proc.returncode, text, out, err))
+            if time.time() > deadline:
+                raise AssertionError("the run logged no %r within %d s" % (text, timeout))
+            time.sleep(0.02)
 
     def write_mapping(self, mapping):
         with open(os.path.join(self.dir, "field_mapping.json"), "w") as f:

@@ -74,7 +74,9 @@ def test_sigterm_finishes_the_step_and_writes_the_summary(world):
     env.insert(150, "Row")
     env.faults([{"kind": "any", "action": "latency", "latency_ms": 100}])
     proc = env.popen("sync", "--catch-up")
-    time.sleep(1.0)
+    # Once one submission is delivered, others are in flight (a fixed sleep
+    # could end before the first delivery on a loaded machine).
+    env.wait_for_log(proc, "event=delivered")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode in (0, 1), err
@@ -92,7 +94,7 @@ def test_database_restart_mid_run_fails_clearly_then_recovers(world):
     env.insert(40, "Row")
     env.faults([{"kind": "any", "action": "latency", "latency_ms": 25}])
     proc = env.popen("sync", "--catch-up")
-    time.sleep(1.0)
+    env.wait_for_log(proc, "event=delivered")    # mid-run: 35 rows still to go
     subprocess.run([PGTMP, "restart", world.pg_dir], check=True, capture_output=True)
     out, err = proc.communicate(timeout=120)
     webform_lost = proc.returncode == 3 and "database" in err and "WEBFORM_DB_URL" in err

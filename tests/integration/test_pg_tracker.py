@@ -84,7 +84,7 @@ def test_pg_killed_run_releases_the_lock(world):
     env.insert(30, "Row")
     env.faults([{"kind": "any", "action": "latency", "latency_ms": 30}])
     proc = env.popen("sync", "--catch-up")
-    time.sleep(1.0)
+    env.wait_for_log(proc, "event=delivered")
     assert proc.poll() is None, "the run was meant to be killed mid-way"
     proc.send_signal(signal.SIGKILL)
     proc.communicate()

@@ -297,7 +297,12 @@ def test_noop_tick_runs_one_sql_statement_even_with_metrics(world):
     env.admin_psql("ALTER SYSTEM SET log_line_prefix = '%a|'")
     env.admin_psql("SELECT pg_reload_conf()")
     try:
-        time.sleep(0.3)
+        # The reload is asynchronous: wait until a new session sees it (a
+        # fixed sleep may not cover a loaded machine).
+        deadline = time.time() + 30
+        while env.sql("SHOW log_statement") != [["all"]]:
+            assert time.time() < deadline, "the server did not reload its configuration"
+            time.sleep(0.05)
         with open(os.path.join(datadir, "server.log"), errors="replace") as f:
             f.seek(0, 2)
             env.run("sync", check=0)

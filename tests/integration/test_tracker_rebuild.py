@@ -232,13 +232,17 @@ def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
     rows are queued to be looked up once SYNC_SEARCH_SETTLE has passed, and
     are adopted then, not created again."""
     import time
-    env = Env(world, "rebuild_lag", SYNC_SEARCH_SETTLE="5")
+    # The lag must outlast the two ticks between the lagging rows' creation
+    # and the rebuild's search, however loaded the machine (make test runs
+    # many tests at once): 10 s, where those ticks take about 1 s alone.
+    lag = 10
+    env = Env(world, "rebuild_lag", SYNC_SEARCH_SETTLE=str(lag + 1))
     insert_spread(env, 10, "Seen", 0)
     env.run("sync", check=0)
-    env.jsm_config(search_lag_ms=4000)
-    time.sleep(4.5)
+    env.jsm_config(search_lag_ms=lag * 1000)
+    time.sleep(lag + 0.5)
     insert_spread(env, 5, "Lagging", 50)
-    env.run("sync", check=0)                 # made just now: not searchable for 4 s
+    env.run("sync", check=0)                 # made just now: not searchable for `lag` s
     assert len(env.jsm_requests()) == 15
     env.delete_tracker()
     reset_calls(env)
@@ -246,7 +250,7 @@ def test_rebuild_while_search_lags_queues_rows_and_adopts_them_later(world):
     assert calls(env)["create"] == 0, calls(env)
     assert states(env) == {"delivered": 10, "pending": 5}, states(env)
     assert env.tracker("SELECT count(*) FROM submissions WHERE state = 'pending' AND may_exist = 1")[0][0] == 5
-    time.sleep(5.5)
+    time.sleep(lag + 1.5)
     reset_calls(env)
     env.run("sync", check=0)
     assert calls(env)["create"] == 0, calls(env)
