@@ -15,18 +15,22 @@
 #      whichever ends first; `make fuzz` runs
 #      the long, free version
 #
-# The parts run at the same time, in four lanes: the two integration passes,
-# each with WF2JSM_TEST_JOBS workers (default 4; see tests/integration/run.py),
-# one lane each; the two valgrind passes (2 workers) one after the other; and
-# unit tests, self-test, contract tests and fuzz smoke one after the other.
-# Nothing is shared between them: every integration worker has its own
-# PostgreSQL and JSM test server, on ports the system hands out. Most of the
-# integration tests' time is waiting (servers, sleeps between kills), so on
-# two cores this takes about half the time of one part after the other.
+# The parts run at the same time, in four lanes: the valgrind pass (3
+# workers; the longest part, as valgrind costs CPU, so it starts at once);
+# the SQLite-tracker integration pass, then the valgrind PostgreSQL-tracker
+# pass (2 workers); the PostgreSQL-tracker integration pass; and unit tests,
+# self-test, contract tests and fuzz smoke, one after the other. Integration
+# passes run WF2JSM_TEST_JOBS workers (default 4; fewer for valgrind; see
+# tests/integration/run.py). Nothing is shared between parts: every
+# integration worker has its own PostgreSQL and JSM test server, on ports the
+# system hands out. Most of the integration tests' time is waiting (servers,
+# sleeps between kills), so on two cores this takes about a third of the time
+# of one part after the other.
 # Each part's output goes to its own file and is printed whole, in the order
-# above, once that part has ended (with the seconds it took): parts never
-# interleave. Each part prints its own 'N passed, N failed'; the last line
-# sums them. Ctrl-C or SIGTERM stops every part (each stops its servers).
+# of the list above, once it and the parts before it have ended (with the
+# seconds it took): parts never interleave. Each part prints its own
+# 'N passed, N failed'; the last line sums them. Ctrl-C or SIGTERM stops
+# every part (each stops its servers).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
@@ -34,7 +38,8 @@ parts=$(mktemp -d)
 trap 'rm -rf "$parts"' EXIT
 status=0
 it_jobs=${WF2JSM_TEST_JOBS:-4}
-vg_jobs=$((it_jobs < 2 ? it_jobs : 2))
+vg_jobs=$((it_jobs < 3 ? it_jobs : 3))
+vg_pg_jobs=$((it_jobs < 2 ? it_jobs : 2))
 
 # part N NAME COMMAND...: runs COMMAND as part N with its output in N.out;
 # N.rc (written last, by a rename) says it ended. N.pid is the command's pid,
@@ -82,14 +87,16 @@ else
 fi
 fuzz_targets=$(for f in tests/fuzz/fuzz_*.c; do b=${f##*/}; echo "build/fuzz/${b%.c}"; done)
 
-part 3 "integration tests" python3 tests/integration/run.py -j "$it_jobs" &
+# The valgrind pass is the longest: it starts at once, with the most workers
+# its CPU use allows; its short PostgreSQL half follows the SQLite pass.
+part 5 "valgrind" python3 tests/integration/run.py --valgrind -j "$vg_jobs" &
+{
+    part 3 "integration tests" python3 tests/integration/run.py -j "$it_jobs"
+    part 6 "valgrind, PostgreSQL tracker" \
+        env WF2JSM_TRACKER_BACKEND=pg python3 tests/integration/run.py --valgrind -j "$vg_pg_jobs" -k test_operator_tools
+} &
 part 4 "integration tests, PostgreSQL tracker" \
     env WF2JSM_TRACKER_BACKEND=pg python3 tests/integration/run.py -j "$it_jobs" &
-{
-    part 5 "valgrind" python3 tests/integration/run.py --valgrind -j "$vg_jobs"
-    part 6 "valgrind, PostgreSQL tracker" \
-        env WF2JSM_TRACKER_BACKEND=pg python3 tests/integration/run.py --valgrind -j "$vg_jobs" -k test_operator_tools
-} &
 {
     part 1 "unit tests" sh tests/run-unit.sh build/test/test_*
     part 2 "JSM test server self-test" python3 tests/test_jsm_server.py
