@@ -75,9 +75,16 @@ stop_parts() {
         [ "$round" = 1 ] && sleep 1
     done
     wait
+    # What the parts not printed yet had written before they stopped.
+    for m in 1 2 3 4 5 6 7 8; do
+        [ "$m" -ge "$next" ] && [ -e "$parts/$m.out" ] || continue
+        echo "==> $(cat "$parts/$m.name") (stopped)"
+        cat "$parts/$m.out"
+    done
     echo "==> interrupted"
     exit 130
 }
+next=1
 trap stop_parts INT TERM
 
 if [ "${WF2JSM_SKIP_CONTRACT:-0}" = 1 ]; then
@@ -109,12 +116,14 @@ part 4 "integration tests, PostgreSQL tracker" \
 
 # Print each part whole, in order, as soon as it and those before it ended.
 for n in 1 2 3 4 5 6 7 8; do
+    next=$n
     while [ ! -e "$parts/$n.rc" ]; do sleep 1; done
     rc=$(cat "$parts/$n.rc")
     echo "==> $(cat "$parts/$n.name") ($(cat "$parts/$n.secs" 2>/dev/null || echo 0)s)"
     cat "$parts/$n.out"
     cat "$parts/$n.out" >>"$parts/all.log"
     [ "$rc" = 0 ] || { echo "==> $(cat "$parts/$n.name") FAILED (exit $rc)"; status=1; }
+    next=$((n + 1))
 done
 wait
 
