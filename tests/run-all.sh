@@ -65,12 +65,18 @@ part() {
 # A shell without job control starts background commands with SIGINT
 # ignored, so Ctrl-C would not reach the parts: stop them here with SIGTERM
 # (tests/integration/run.py and contract/run.sh stop their servers on it).
-# The second round catches a part that started during the first.
+# The second round catches a part that started during the first (and
+# signals no part twice: a second signal could cut its cleanup short).
 stop_parts() {
     : >"$parts/stopping"
+    signalled=" "
     for round in 1 2; do
         for f in "$parts"/*.pid; do
-            [ -e "$f" ] && [ ! -e "${f%.pid}.rc" ] && kill -TERM "$(cat "$f")" 2>/dev/null
+            [ -e "$f" ] && [ ! -e "${f%.pid}.rc" ] || continue
+            pid=$(cat "$f")
+            case $signalled in *" $pid "*) continue ;; esac
+            kill -TERM "$pid" 2>/dev/null
+            signalled="$signalled$pid "
         done
         [ "$round" = 1 ] && sleep 1
     done

@@ -215,6 +215,10 @@ def run_parallel(tests, jobs):
             report(name, False, 0.0, "", "not run: no worker could start its servers\n")
         finished = True
     finally:
+        # A second signal must not cut this short: the workers would be
+        # left running their tests.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if not finished:
             for proc, out_path, running in workers.values():
                 if running:
