@@ -151,6 +151,7 @@ def run_parallel(tests, jobs):
     queue = [name for name, _ in tests]
     workers = {}        # connection -> [process, output file, test running or None]
     servers = {}        # connection -> what stop_servers needs, should the worker die
+    closing = []        # workers told to stop, closing their World
     passed = failed = 0
     sys.stdout.flush()
     sys.stderr.flush()
@@ -205,9 +206,9 @@ def run_parallel(tests, jobs):
                     workers[conn][2] = queue.pop(0)
                     conn.send(workers[conn][2])
                 else:
-                    workers[conn][2] = None
+                    # It closes its World while the others finish.
                     conn.send(None)
-                    proc.join()
+                    closing.append(proc)
                     del workers[conn]
         # Tests no worker could run (every World failed) are failures.
         for name in queue:
@@ -227,7 +228,7 @@ def run_parallel(tests, jobs):
             sys.stdout.flush()
         for proc, _, _ in workers.values():
             proc.terminate()
-        for proc, _, _ in workers.values():
+        for proc in [p for p, _, _ in workers.values()] + closing:
             proc.join()
         shutil.rmtree(tmp, ignore_errors=True)
     return passed, failed
