@@ -104,6 +104,10 @@ bool wf_parse_time_us(const char *text, int64_t *us)
         return false;
     }
     int64_t secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset;
+    /* The last days PostgreSQL stores (up to 294276 AD) are past what
+     * microseconds in 64 bits hold; extract(epoch) * 1000000 could not
+     * give them as int8 either. */
+    if (secs > INT64_MAX / 1000000 - 1 || secs < INT64_MIN / 1000000 + 1) return false;
     *us = secs * 1000000 + micros;
     return true;
 }

@@ -17,6 +17,7 @@ typedef struct {
     wf_run *run;
     int64_t skip_before_us;    /* rows older than this came from the retry query */
     int worked;                /* submissions that needed work this batch */
+    int keyed;                 /* rows whose key was computed (the others the tracker knew by id and time) */
     bool columns_checked;
     wf_delivery **work;        /* the batch's deliveries, in source order */
     size_t nwork;
@@ -102,6 +103,7 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
         rc = wf_key_compute_with(run->hasher, sub, (const char *const *)run->cfg->key_columns, run->cfg->n_key_columns,
                                  key, err, sizeof err);
         if (rc != WF_OK) { set_fatal(run, rc, err); return WF_ROW_STOP; }
+        bs->keyed++;
     }
     /* Read again while its delivery is still in flight from the last batch. */
     if (wf_pipeline_holds(run, key)) {
@@ -219,14 +221,15 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
      * rest is dropped): the connection must be free for the next statement. */
     rc = wf_source_read_window(run->source, on_row, &bs, err, sizeof err);
     if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
-    char from[48], rows[16], worked[16], retried[16];
+    char from[48], rows[16], worked[16], retried[16], keyed[16];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
     else wf_format_time_us(from_us, from, sizeof from);
     snprintf(rows, sizeof rows, "%d", run->stats.seen - seen_before);
     snprintf(worked, sizeof worked, "%d", bs.worked);
     snprintf(retried, sizeof retried, "%zu", ntimes);
+    snprintf(keyed, sizeof keyed, "%d", bs.keyed);
     wf_log_kv(run->log, "fetch_submissions", run->fatal == WF_OK ? "INFO" : "ERROR", "event", "window",
-              "from", from, "rows", rows, "retry_times", retried, "worked", worked, NULL);
+              "from", from, "rows", rows, "retry_times", retried, "worked", worked, "keyed", keyed, NULL);
 deliver:;   /* C11: a label is followed by a statement, not a declaration */
     /* What was collected before a whole-run error is dropped unsent: none
      * of it has been recorded, and the next run reads it again. */
