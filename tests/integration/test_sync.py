@@ -361,3 +361,21 @@ def test_rows_keyed_by_other_columns_are_always_keyed(world):
     w = last_window(env)
     assert (w["worked"], w["keyed"]) == ("1", "12"), w
     assert len(env.jsm_requests()) == 13
+
+
+@sqlite_only
+def test_sqlite_that_cannot_be_loaded_is_named_with_its_package(world):
+    # SQLite is loaded on first use (modules/sqlite_loader.c): a library
+    # that cannot be loaded is an error naming the file and the package,
+    # not a crash, and nothing is sent to Jira.
+    env = Env(world, "no_sqlite")
+    env.insert(3, "Row")
+    bogus = env.path("bogus-libs")
+    os.makedirs(bogus)
+    open(os.path.join(bogus, "libsqlite3.so.0"), "w").close()
+    p = env.run("sync", env={"LD_LIBRARY_PATH": bogus})
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert "cannot load libsqlite3.so.0 (install Debian's libsqlite3-0 package)" in p.stderr, p.stderr
+    assert env.jsm_stats()["total_calls"] == 0
+    env.run("sync", check=0)
+    assert_exactly_once(env)
