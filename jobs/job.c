@@ -67,17 +67,14 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
             return rc;
         }
     }
-    /* The handshake's first message goes out at once, and SQLite is mapped
-     * (see sqlite_loader.c) while the server forks the session's process.
-     * The startup message follows as soon as the server answers; from then
-     * on the server authenticates and starts the session alone, the
-     * longest step of the handshake, and that is when the tracker opens and
-     * the job does its own local work. A PostgreSQL tracker is a
+    /* The startup message goes out as soon as the server has answered the
+     * SSL request (a fifth of a millisecond on loopback, too short for any
+     * of the job's own work): from then on the server authenticates and
+     * starts the session alone, the longest step of the handshake, and
+     * that is when the job maps SQLite (see sqlite_loader.c), opens the
+     * tracker and does its first writes. A PostgreSQL tracker is a
      * connection of its own, a few round trips long, which the webform
      * server's session setup covers the same way. */
-    wf_source_connect_advance(job->source);
-    if ((needs & (JOB_NEEDS_TRACKER | JOB_NEEDS_LOCK)) && job->source)
-        wf_tracker_load_library(job->cfg.tracker_db);
     wf_source_connect_send_startup(job->source);
     if (needs & (JOB_NEEDS_TRACKER | JOB_NEEDS_LOCK)) {
         rc = wf_tracker_open(job->cfg.tracker_db, &job->tracker, job->err, sizeof job->err);
