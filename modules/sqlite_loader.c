@@ -15,6 +15,7 @@
  * program fails to link until it is added below. */
 #define _POSIX_C_SOURCE 200809L
 #include "sqlite_loader.h"
+#include "library_loader.h"
 
 #include <dlfcn.h>
 #include <sqlite3.h>
@@ -23,13 +24,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LIBSQLITE_SONAME "libsqlite3.so.0"
-
 /* The library's entry points, filled by load(). Process-wide by nature
  * (SQLite's own state is), written once before the first use. */
 static struct {
     bool tried, ok;
-    char error[256];
+    wf_library library;
     int (*open)(const char *, sqlite3 **);
     int (*open_v2)(const char *, sqlite3 **, int, const char *);
     int (*close)(sqlite3 *);
@@ -58,37 +57,16 @@ static struct {
     sqlite3_backup *(*backup_init)(sqlite3 *, const char *, sqlite3 *, const char *);
     int (*backup_step)(sqlite3_backup *, int);
     int (*backup_finish)(sqlite3_backup *);
-} lib;
+} lib = {.library = {.soname = "libsqlite3.so.0", .package = "libsqlite3-0"}};
 
-/* dlsym returns an object pointer; POSIX guarantees it converts to a
- * function pointer, which C11 alone does not: the copy goes through memcpy. */
-static bool sym(void *handle, const char *name, void *slot, size_t size)
-{
-    void *p = dlsym(handle, name);
-    if (!p) {
-        snprintf(lib.error, sizeof lib.error, "%s has no %s (install Debian's libsqlite3-0 package)",
-                 LIBSQLITE_SONAME, name);
-        return false;
-    }
-    memcpy(slot, &p, size);
-    return true;
-}
-
-#define SYM(field, name) sym(h, name, &lib.field, sizeof lib.field)
+#define SYM(field, name) wf_library_symbol(&lib.library, h, name, &lib.field, sizeof lib.field)
 
 static bool load(void)
 {
     if (lib.tried) return lib.ok;
     lib.tried = true;
-    void *h = dlopen(LIBSQLITE_SONAME, RTLD_LAZY | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(lib.error, sizeof lib.error, "cannot load %s (install Debian's libsqlite3-0 package): %s",
-                 LIBSQLITE_SONAME, e ? e : "unknown error");
-        return false;
-    }
-    /* The handle stays open for the life of the process, as a linked
-     * library would. */
+    void *h = wf_library_open(&lib.library, RTLD_LAZY | RTLD_LOCAL);
+    if (!h) return false;
     lib.ok = SYM(open, "sqlite3_open") && SYM(open_v2, "sqlite3_open_v2") && SYM(close, "sqlite3_close") &&
              SYM(exec, "sqlite3_exec") && SYM(prepare_v2, "sqlite3_prepare_v2") && SYM(step, "sqlite3_step") &&
              SYM(finalize, "sqlite3_finalize") && SYM(reset, "sqlite3_reset") &&
@@ -112,7 +90,7 @@ bool wf_sqlite_load(void)
 
 const char *wf_sqlite_load_error(void)
 {
-    return lib.error[0] ? lib.error : NULL;
+    return lib.library.error[0] ? lib.library.error : NULL;
 }
 
 /* A failed load leaves no connection: *db stays NULL, and the caller's

@@ -27,29 +27,14 @@ static char url[512];
 static int group_setup(void **state)
 {
     (void)state;
-    pg_dir = unit_mkdtemp();
-    if (!pg_dir) return -1;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "tests/lib/pgtmp.sh start %s/pg", pg_dir);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    if (!fgets(url, sizeof url, p)) url[0] = '\0';
-    if (pclose(p) != 0 || !url[0]) {
-        fprintf(stderr, "test_fetch_submissions: tests/lib/pgtmp.sh could not start a server (run from the repository root)\n");
-        return -1;
-    }
-    url[strcspn(url, "\n")] = '\0';
-    return 0;
+    pg_dir = unit_pg_start("test_fetch_submissions", url, sizeof url);
+    return pg_dir ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "tests/lib/pgtmp.sh stop %s/pg >/dev/null 2>&1", pg_dir);
-    if (system(cmd) != 0) fprintf(stderr, "test_fetch_submissions: stopping the server failed\n");
-    unit_rmtree(pg_dir);
-    free(pg_dir);
+    unit_pg_stop("test_fetch_submissions", pg_dir);
     return 0;
 }
 

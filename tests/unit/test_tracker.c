@@ -636,11 +636,14 @@ static void test_transaction_all_or_nothing(void **state)
 
 /* ---- the key scheme and rows found by their source ----------------------- */
 
-static char *meta_value(wf_tracker *t, const char *name)
+/* The tracker's recorded key scheme is expect (NULL: none). */
+static void assert_scheme(wf_tracker *t, const char *expect)
 {
     char *v = NULL;
-    assert_int_equal(wf_tracker_meta_get(t, name, &v), WF_OK);
-    return v;
+    assert_int_equal(wf_tracker_meta_get(t, "key_scheme", &v), WF_OK);
+    if (!expect) assert_null(v);
+    else assert_string_equal(v, expect);
+    free(v);
 }
 
 static void reopen_with_scheme(fixture *fx, const char *scheme)
@@ -660,12 +663,10 @@ static void test_key_scheme_taken_by_first_insert_and_mixed_by_another(void **st
     assert_int_equal(wf_tracker_set_key_scheme(fx->t, s1), WF_OK);
     /* A new tracker records no scheme until it records a key. */
     assert_false(wf_tracker_keys_follow_scheme(fx->t));
-    assert_null(meta_value(fx->t, "key_scheme"));
+    assert_scheme(fx->t, NULL);
     assert_int_equal(wf_tracker_record_intent(fx->t, key_n(1, k), "1", "2026-11-22 10:00:00+00",
                                               INT64_C(1795341600000000), 1), WF_OK);
-    char *v = meta_value(fx->t, "key_scheme");
-    assert_string_equal(v, s1);
-    free(v);
+    assert_scheme(fx->t, s1);
     assert_true(wf_tracker_keys_follow_scheme(fx->t));
     /* Another process with the same scheme: still one scheme. */
     reopen_with_scheme(fx, s1);
@@ -677,23 +678,17 @@ static void test_key_scheme_taken_by_first_insert_and_mixed_by_another(void **st
      * marks the tracker for good ... */
     reopen_with_scheme(fx, s2);
     assert_false(wf_tracker_keys_follow_scheme(fx->t));
-    v = meta_value(fx->t, "key_scheme");
-    assert_string_equal(v, s1);   /* reading alone marks nothing */
-    free(v);
+    assert_scheme(fx->t, s1);   /* reading alone marks nothing */
     assert_int_equal(wf_tracker_record_intent(fx->t, key_n(3, k), "3", "2026-11-22 10:00:02+00",
                                               INT64_C(1795341602000000), 3), WF_OK);
-    v = meta_value(fx->t, "key_scheme");
-    assert_string_equal(v, "mixed");
-    free(v);
+    assert_scheme(fx->t, "mixed");
     assert_false(wf_tracker_keys_follow_scheme(fx->t));
     /* ... so that neither scheme is trusted again. */
     reopen_with_scheme(fx, s1);
     assert_false(wf_tracker_keys_follow_scheme(fx->t));
     assert_int_equal(wf_tracker_record_intent(fx->t, key_n(4, k), "4", "2026-11-22 10:00:03+00",
                                               INT64_C(1795341603000000), 4), WF_OK);
-    v = meta_value(fx->t, "key_scheme");
-    assert_string_equal(v, "mixed");
-    free(v);
+    assert_scheme(fx->t, "mixed");
     assert_false(wf_tracker_keys_follow_scheme(fx->t));
 }
 
