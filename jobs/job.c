@@ -98,7 +98,7 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
         if (rc != WF_OK) return rc;
     }
     if ((needs & JOB_NEEDS_SOURCE) && !(needs & JOB_SOURCE_LATE)) {
-        rc = wf_source_connect_finish(&job->cfg, job->source, job->err, sizeof job->err);
+        rc = wf_source_connect_finish(job->source, job->err, sizeof job->err);
         if (rc != WF_OK) {
             wf_source_close(job->source);
             job->source = NULL;

@@ -15,15 +15,14 @@
 
 struct wf_source {
     PGconn *conn;
-    const wf_config *cfg;          /* the caller's, for a late finish */
     PostgresPollingStatusType poll; /* where the handshake waits */
-    bool ready;                    /* handshake done, statements built */
+    bool ready;                    /* handshake done */
     char *table_sql;   /* quoted, possibly schema-qualified */
     char *table_name;  /* as configured, for messages */
     char *id_sql;
     char *time_sql;
     char *time_name;   /* as configured: the result column holding the time */
-    char *select_prefix; /* SELECT ... FROM table t */
+    char *select_prefix; /* SELECT ... FROM table t: built at the start */
 };
 
 /* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (astronomical
@@ -184,7 +183,6 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
                           "wf2jsm", "10", NULL};
     wf_source *src = calloc(1, sizeof *src);
     if (!src) return WF_ERR_NOMEM;
-    src->cfg = cfg;
     src->poll = PGRES_POLLING_WRITING;
     src->conn = PQconnectStartParams(keys, vals, 1);
     if (!src->conn || PQstatus(src->conn) == CONNECTION_BAD) {
@@ -192,6 +190,27 @@ wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **pas
         wf_source_close(src);
         return WF_ERR_DB;
     }
+    /* The statements' text is built now, while the handshake has barely
+     * begun, rather than on its last step. Escaping reads only the
+     * connection's client encoding, and the configured names are plain
+     * ASCII identifiers (config.c checks them). */
+    src->table_name = strdup(cfg->table);
+    src->table_sql = quote_table(src->conn, cfg->table);
+    src->id_sql = quote_ident(src->conn, cfg->id_column);
+    src->time_sql = quote_ident(src->conn, cfg->time_column);
+    src->time_name = strdup(cfg->time_column);
+    size_t cap = src->table_sql && src->id_sql ? strlen(src->table_sql) + strlen(src->id_sql) + 64 : 0;
+    if (cap) src->select_prefix = malloc(cap);
+    if (!src->table_name || !src->table_sql || !src->id_sql || !src->time_sql || !src->time_name ||
+        !src->select_prefix) {
+        wf_source_close(src);
+        snprintf(errbuf, errlen, "out of memory while connecting to the database");
+        return WF_ERR_NOMEM;
+    }
+    /* The time is read from the row's own text (see wf_parse_time_us):
+     * computing it on the server, extract(epoch ...) with its numeric
+     * arithmetic and casts, took a fifth of a tick with nothing new. */
+    snprintf(src->select_prefix, cap, "SELECT t.%s::text, t.* FROM %s t ", src->id_sql, src->table_sql);
     *out = src;
     return WF_OK;
 }
@@ -228,7 +247,7 @@ void wf_source_connect_send_startup(wf_source *src)
     }
 }
 
-wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen)
+wf_err wf_source_connect_finish(wf_source *src, char *errbuf, size_t errlen)
 {
     if (src->ready) return WF_OK;
     /* libpq's own loop (as in PQconnectdb), with connect_timeout's 10 s
@@ -250,21 +269,6 @@ wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errb
         if (!PQerrorMessage(src->conn)[0]) snprintf(errbuf, errlen, "connecting to the database timed out after 10 s");
         return WF_ERR_DB;
     }
-    src->table_name = strdup(cfg->table);
-    src->table_sql = quote_table(src->conn, cfg->table);
-    src->id_sql = quote_ident(src->conn, cfg->id_column);
-    src->time_sql = quote_ident(src->conn, cfg->time_column);
-    src->time_name = strdup(cfg->time_column);
-    /* The caller closes src after a failure (see the header): closing it
-     * here too would free it twice. */
-    if (!src->table_name || !src->table_sql || !src->id_sql || !src->time_sql || !src->time_name) return WF_ERR_NOMEM;
-    size_t cap = strlen(src->table_sql) + 2 * strlen(src->time_sql) + 2 * strlen(src->id_sql) + 200;
-    src->select_prefix = malloc(cap);
-    if (!src->select_prefix) return WF_ERR_NOMEM;
-    /* The time is read from the row's own text (see wf_parse_time_us):
-     * computing it on the server, extract(epoch ...) with its numeric
-     * arithmetic and casts, took a fifth of a tick with nothing new. */
-    snprintf(src->select_prefix, cap, "SELECT t.%s::text, t.* FROM %s t ", src->id_sql, src->table_sql);
     src->ready = true;
     return WF_OK;
 }
@@ -275,7 +279,7 @@ wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errb
 static wf_err ensure_ready(wf_source *src, char *errbuf, size_t errlen)
 {
     if (src->ready) return WF_OK;
-    wf_err rc = wf_source_connect_finish(src->cfg, src, errbuf, errlen);
+    wf_err rc = wf_source_connect_finish(src, errbuf, errlen);
     if (rc == WF_ERR_NOMEM) snprintf(errbuf, errlen, "out of memory while connecting to the database");
     return rc;
 }
@@ -284,7 +288,7 @@ wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_
                          char *errbuf, size_t errlen)
 {
     wf_err rc = wf_source_connect_start(cfg, out, password_out, errbuf, errlen);
-    if (rc == WF_OK && (rc = wf_source_connect_finish(cfg, *out, errbuf, errlen)) != WF_OK) {
+    if (rc == WF_OK && (rc = wf_source_connect_finish(*out, errbuf, errlen)) != WF_OK) {
         wf_source_close(*out);
         *out = NULL;
     }

@@ -41,7 +41,7 @@ wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_
  * still closes src. */
 wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **password_out,
                                char *errbuf, size_t errlen);
-wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen);
+wf_err wf_source_connect_finish(wf_source *src, char *errbuf, size_t errlen);
 
 /* Moves a started connection on as far as the socket allows without
  * waiting (sends the next handshake message once the server has answered
@@ -50,8 +50,8 @@ wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errb
  * server's share of the handshake (forking, authenticating, loading the
  * session) runs at the same time instead of after. A connection that is
  * started but not finished is finished by the first statement, with the
- * errors of wf_source_connect_finish(); cfg (from the start) must live
- * until then. NULL and finished connections are allowed. */
+ * errors of wf_source_connect_finish(). NULL and finished connections
+ * are allowed. */
 void wf_source_connect_advance(wf_source *src);
 
 /* Waits (at most 10 s) until the server has the session's startup message

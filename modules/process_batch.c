@@ -184,11 +184,6 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
     if (bs.worked >= run->cfg->batch_size) goto deliver;
     /* Every known row in the window may come back before the first new one,
      * so the limit makes room for all of them plus a full batch. */
-    if (run->known_by_source < 0)
-        run->known_by_source = wf_key_follows_id_and_time((const char *const *)run->cfg->key_columns,
-                                                          run->cfg->n_key_columns, run->cfg->id_column,
-                                                          run->cfg->time_column) &&
-                               wf_tracker_keys_follow_scheme(run->tracker);
     rc = wf_tracker_count_between(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us, &known);
     if (rc != WF_OK) {
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
@@ -205,6 +200,13 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
         set_fatal(run, rc, err);
         goto deliver;
     }
+    /* Whether the rows the tracker knows can be found without their keys
+     * (see on_row): one meta read per run, while the query runs. */
+    if (run->known_by_source < 0)
+        run->known_by_source = wf_key_follows_id_and_time((const char *const *)run->cfg->key_columns,
+                                                          run->cfg->n_key_columns, run->cfg->id_column,
+                                                          run->cfg->time_column) &&
+                               wf_tracker_keys_follow_scheme(run->tracker);
     /* The window's known rows in one read rather than one per row: a
      * PostgreSQL tracker is a round trip away. Bounded, so that a long
      * catch-up window does not hold the whole tracker in memory. Any write

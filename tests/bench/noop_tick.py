@@ -34,7 +34,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import harness  # noqa: E402
 
-TICKS = 60
+TICKS = 100
 TARGET_MS = 10.0
 
 
@@ -67,11 +67,18 @@ def time_ticks(env, companions=()):
     all then see the same load on a shared machine, and the ratios do not
     depend on what ran when."""
     env.http("POST", "/_admin/stats/reset", {})
+    # The tick is started exactly as the floor programs are (output to
+    # /dev/null, nothing read back): the harness's own checks on a run's
+    # output (Env.run) are the test's cost, not the tick's.
+    tick_env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBFORM_", "JIRA_", "JSM_", "SYNC_", "PG"))}
+    tick_env.update(env.env)
     times = []
     for _ in range(TICKS):
         start = time.perf_counter()
-        env.run("sync", check=0)
+        p = subprocess.run([env.bin, "sync"], cwd=env.dir, env=tick_env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
         times.append((time.perf_counter() - start) * 1000)
+        assert p.returncode == 0, "a no-op tick exited %d" % p.returncode
         for cmd, cmd_env, cmd_times in companions:
             start = time.perf_counter()
             subprocess.run(cmd, env=cmd_env, check=True)
