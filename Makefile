@@ -33,8 +33,9 @@ PKG_CFLAGS = $(if $(DEPS_OK),$(shell pkg-config --cflags $(PKGS)),)
 # libcurl is not linked: modules/curl_loader.c loads it on the first Jira
 # call, so that a tick with nothing new does not map it and its thirty-odd
 # dependencies. libxml2 neither: modules/html_text.c loads it for the first
-# HTML column (only its headers are needed to build).
-PKG_LIBS = $(if $(DEPS_OK),$(shell pkg-config --libs $(filter-out libcurl libxml-2.0,$(PKGS))) -ldl,)
+# HTML column (only its headers are needed to build). SQLite neither:
+# modules/sqlite_loader.c maps it while PostgreSQL sets up the session.
+PKG_LIBS = $(if $(DEPS_OK),$(shell pkg-config --libs $(filter-out libcurl libxml-2.0 sqlite3,$(PKGS))) -ldl,)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # Every module and job is picked up by its file: adding one is adding its

@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE
 #include "job.h"
 #include "../modules/safe_text.h"
+#include "../modules/unique_key.h"
 
 #include <ctype.h>
 #include <getopt.h>
@@ -66,12 +67,24 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
             return rc;
         }
     }
-    /* A PostgreSQL tracker is a connection of its own, a few round trips
-     * long: the webform server gets its startup message first, so that it
-     * authenticates and starts that session meanwhile. */
-    if (shared_tracker) wf_source_connect_send_startup(job->source);
+    /* The startup message goes out as soon as the server has answered the
+     * SSL request (a fifth of a millisecond on loopback, too short for any
+     * of the job's own work): from then on the server authenticates and
+     * starts the session alone, the longest step of the handshake, and
+     * that is when the job maps SQLite (see sqlite_loader.c), opens the
+     * tracker and does its first writes. A PostgreSQL tracker is a
+     * connection of its own, a few round trips long, which the webform
+     * server's session setup covers the same way. */
+    wf_source_connect_send_startup(job->source);
     if (needs & (JOB_NEEDS_TRACKER | JOB_NEEDS_LOCK)) {
         rc = wf_tracker_open(job->cfg.tracker_db, &job->tracker, job->err, sizeof job->err);
+        if (rc != WF_OK) return rc;
+        /* What the keys this job records are made from: the tracker marks
+         * itself when two configurations' keys meet in it. */
+        char *scheme = wf_key_scheme((const char *const *)job->cfg.key_columns, job->cfg.n_key_columns,
+                                     job->cfg.id_column, job->cfg.time_column);
+        rc = scheme ? wf_tracker_set_key_scheme(job->tracker, scheme) : WF_ERR_NOMEM;
+        free(scheme);
         if (rc != WF_OK) return rc;
     }
     if ((needs & JOB_NEEDS_LOCK) && shared_tracker) {
@@ -84,12 +97,8 @@ wf_err job_setup(wf_job *job, const char *name, const char *env_file, unsigned n
         }
         if (rc != WF_OK) return rc;
     }
-    /* A SQLite tracker opened while the server forked; from the startup
-     * message on, the server authenticates and starts the session alone,
-     * which is when the job does its own local work. */
-    wf_source_connect_send_startup(job->source);
     if ((needs & JOB_NEEDS_SOURCE) && !(needs & JOB_SOURCE_LATE)) {
-        rc = wf_source_connect_finish(&job->cfg, job->source, job->err, sizeof job->err);
+        rc = wf_source_connect_finish(job->source, job->err, sizeof job->err);
         if (rc != WF_OK) {
             wf_source_close(job->source);
             job->source = NULL;

@@ -76,7 +76,7 @@ static cJSON *runs_json(wf_tracker *t, int limit)
         add_text(o, "error", r->error);
         add_int(o, "http_requests", r->http_requests);
         char rate[32];
-        snprintf(rate, sizeof rate, "%.1f", (double)r->http_requests * 1000.0 / (double)(r->duration_ms > 1 ? r->duration_ms : 1));
+        snprintf(rate, sizeof rate, "%.1f", wf_per_second(r->http_requests, r->duration_ms));
         cJSON_AddRawToObject(o, "requests_per_second", rate);
         add_int(o, "peak_in_flight", r->peak_in_flight);
         add_int(o, "garbled", r->garbled);

@@ -61,7 +61,7 @@ static void draw_progress(const wf_run_stats *s, void *ctx)
     p->drawn_ms = ms;
     long done = (long)s->delivered + s->failed + s->parked;
     long total = p->total > done ? p->total : done;
-    double rate = ms > 0 ? (double)done * 1000.0 / (double)ms : 0.0;
+    double rate = wf_per_second(done, ms);
     char eta[32] = "--:--";
     if (rate > 0) {
         long left = (long)((double)(total - done) / rate);
@@ -72,7 +72,7 @@ static void draw_progress(const wf_run_stats *s, void *ctx)
     memset(bar, '#', (size_t)fill);
     memset(bar + fill, '.', (size_t)(30 - fill));
     bar[30] = '\0';
-    double calls = ms > 0 ? (double)s->http_requests * 1000.0 / (double)ms : 0.0;
+    double calls = wf_per_second(s->http_requests, ms);
     fprintf(stderr, "\r[%s] %ld/%ld  %.1f/s  %.1f calls/s  %d in flight  ETA %s ", bar, done, total, rate, calls,
             s->in_flight, eta);
 }
@@ -109,7 +109,7 @@ static void log_summary(wf_log *log, const wf_run_stats *s, int exit_code, const
     snprintf(dur, sizeof dur, "%ld", s->duration_ms);
     int w[] = {s->http_requests, s->peak_in_flight, s->garbled, s->lookups, s->lookup_calls};
     for (int i = 0; i < 5; i++) snprintf(g[i], sizeof g[i], "%d", w[i]);
-    snprintf(rps, sizeof rps, "%.1f", s->duration_ms > 0 ? s->http_requests * 1000.0 / (double)s->duration_ms : 0.0);
+    snprintf(rps, sizeof rps, "%.1f", wf_per_second(s->http_requests, s->duration_ms));
     wf_log_kv(log, "run_summary", exit_code == 0 ? "INFO" : "WARN", "event", "run_finished", "mode", mode,
               "seen", f[0], "created", f[1], "adopted", f[2], "delivered", f[3], "failed", f[4], "parked", f[5],
               "attachments_uploaded", f[6], "attachments_failed", f[7], "retries", f[8], "http_429", f[9],
@@ -214,7 +214,7 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
                "%d HTTP requests (%.1f/s, %d answered 429, peak %d in flight)\n", command,
                run.stats.seen, run.stats.created, run.stats.adopted, run.stats.delivered, run.stats.failed,
                run.stats.parked, run.stats.http_requests,
-               run.stats.duration_ms > 0 ? run.stats.http_requests * 1000.0 / (double)run.stats.duration_ms : 0.0,
+               wf_per_second(run.stats.http_requests, run.stats.duration_ms),
                run.stats.http_429, run.stats.peak_in_flight);
     if (wf_log_errors(job.log) > 0)
         fprintf(stderr, "wf2jsm %s: warning: %d log line(s) could not be written to %s (check its free space "

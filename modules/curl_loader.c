@@ -12,6 +12,7 @@
  * program fails to link until it is added below. */
 #define _POSIX_C_SOURCE 200809L
 #include "curl_loader.h"
+#include "library_loader.h"
 
 /* Here the functions are defined, not called: no type-checking macros. */
 #define CURL_DISABLE_TYPECHECK
@@ -22,13 +23,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LIBCURL_SONAME "libcurl.so.4"
-
 /* The library's entry points, filled by load(). Process-wide by nature
  * (libcurl itself is), written once before the first use. */
 static struct {
     bool tried, ok;
-    char error[256];
+    wf_library library;
     CURLcode (*global_init)(long);
     void (*global_cleanup)(void);
     CURL *(*easy_init)(void);
@@ -57,36 +56,16 @@ static struct {
     CURLMcode (*multi_perform)(CURLM *, int *);
     CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
     CURLMsg *(*multi_info_read)(CURLM *, int *);
-} lib;
+} lib = {.library = {.soname = "libcurl.so.4", .package = "libcurl4"}};
 
-/* dlsym returns an object pointer; POSIX guarantees it converts to a
- * function pointer, which C11 alone does not: the copy goes through memcpy. */
-static bool sym(void *handle, const char *name, void *slot, size_t size)
-{
-    void *p = dlsym(handle, name);
-    if (!p) {
-        snprintf(lib.error, sizeof lib.error, "%s has no %s", LIBCURL_SONAME, name);
-        return false;
-    }
-    memcpy(slot, &p, size);
-    return true;
-}
-
-#define SYM(field, name) sym(h, name, &lib.field, sizeof lib.field)
+#define SYM(field, name) wf_library_symbol(&lib.library, h, name, &lib.field, sizeof lib.field)
 
 static bool load(void)
 {
     if (lib.tried) return lib.ok;
     lib.tried = true;
-    void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(lib.error, sizeof lib.error, "cannot load %s (install Debian's libcurl4 package): %s",
-                 LIBCURL_SONAME, e ? e : "unknown error");
-        return false;
-    }
-    /* The handle stays open for the life of the process, as a linked
-     * library would. */
+    void *h = wf_library_open(&lib.library, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return false;
     lib.ok = SYM(global_init, "curl_global_init") && SYM(global_cleanup, "curl_global_cleanup") &&
              SYM(easy_init, "curl_easy_init") && SYM(easy_cleanup, "curl_easy_cleanup") &&
              SYM(easy_reset, "curl_easy_reset") && SYM(easy_setopt, "curl_easy_setopt") &&
@@ -106,7 +85,7 @@ static bool load(void)
 
 const char *wf_curl_load_error(void)
 {
-    return lib.error[0] ? lib.error : NULL;
+    return lib.library.error[0] ? lib.library.error : NULL;
 }
 
 CURLcode curl_global_init(long flags)

@@ -8,6 +8,7 @@
 #ifndef WF_FETCH_SUBMISSIONS_H
 #define WF_FETCH_SUBMISSIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
@@ -40,7 +41,7 @@ wf_err wf_source_connect(const wf_config *cfg, wf_source **out, char **password_
  * still closes src. */
 wf_err wf_source_connect_start(const wf_config *cfg, wf_source **out, char **password_out,
                                char *errbuf, size_t errlen);
-wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errbuf, size_t errlen);
+wf_err wf_source_connect_finish(wf_source *src, char *errbuf, size_t errlen);
 
 /* Moves a started connection on as far as the socket allows without
  * waiting (sends the next handshake message once the server has answered
@@ -49,8 +50,8 @@ wf_err wf_source_connect_finish(const wf_config *cfg, wf_source *src, char *errb
  * server's share of the handshake (forking, authenticating, loading the
  * session) runs at the same time instead of after. A connection that is
  * started but not finished is finished by the first statement, with the
- * errors of wf_source_connect_finish(); cfg (from the start) must live
- * until then. NULL and finished connections are allowed. */
+ * errors of wf_source_connect_finish(). NULL and finished connections
+ * are allowed. */
 void wf_source_connect_advance(wf_source *src);
 
 /* Waits (at most 10 s) until the server has the session's startup message
@@ -104,5 +105,13 @@ wf_err wf_source_count_since(wf_source *src, int64_t from_us, long *count, char 
 /* Formats microseconds since the epoch as an ISO 8601 UTC timestamp with
  * microseconds ("2026-11-22T10:00:00.000000Z"). */
 void wf_format_time_us(int64_t us, char *buf, size_t buflen);
+
+/* Reads PostgreSQL's ISO text of a date, a timestamp or a timestamp with
+ * time zone ("2026-11-22 10:00:00.5+00", "0044-03-15 00:00:00+00 BC",
+ * "10000-01-01") as microseconds since the epoch, exactly what
+ * extract(epoch FROM value) * 1000000 gives: a timestamp without zone and a
+ * date count from UTC midnight. Returns false, leaving *us alone, for
+ * anything else ("infinity" among them). Never allocates. */
+bool wf_parse_time_us(const char *text, int64_t *us);
 
 #endif

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "html_text.h"
 #include "rich_text.h"
+#include "library_loader.h"
 
 #include <dlfcn.h>
 #include <libxml/HTMLparser.h>
@@ -18,13 +19,11 @@
 #include <string.h>
 #include <strings.h>
 
-#define LIBXML2_SONAME "libxml2.so.2"
-
 /* libxml2's entry points, filled once by load_libxml2(). Process-wide by
  * nature (the library's own state is), written before the first use. */
 static struct {
     bool tried, ok;
-    char error[256];
+    wf_library library;
     htmlParserCtxtPtr (*new_ctxt)(void);
     htmlDocPtr (*ctxt_read_memory)(htmlParserCtxtPtr, const char *, int, const char *, const char *, int);
     xmlErrorPtr (*last_error)(void *);
@@ -33,47 +32,29 @@ static struct {
     xmlChar *(*node_content)(const xmlNode *);
     xmlChar *(*get_prop)(const xmlNode *, const xmlChar *);
     xmlFreeFunc free_;
-} xml;
+} xml = {.library = {.soname = "libxml2.so.2", .package = "libxml2"}};
 
-/* dlsym gives an object pointer; POSIX lets it become a function pointer,
- * C11 alone does not: the copy goes through memcpy. */
-static bool xml_sym(void *h, const char *name, void *slot, size_t size)
-{
-    void *p = dlsym(h, name);
-    if (!p) {
-        snprintf(xml.error, sizeof xml.error, "%s has no %s", LIBXML2_SONAME, name);
-        return false;
-    }
-    memcpy(slot, &p, size);
-    return true;
-}
-
-#define XML_SYM(field, name) xml_sym(h, name, &xml.field, sizeof xml.field)
+#define XML_SYM(field, name) wf_library_symbol(&xml.library, h, name, &xml.field, sizeof xml.field)
 
 static bool load_libxml2(void)
 {
     if (xml.tried) return xml.ok;
     xml.tried = true;
-    void *h = dlopen(LIBXML2_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(xml.error, sizeof xml.error, "cannot load %s (install Debian's libxml2 package): %s", LIBXML2_SONAME,
-                 e ? e : "unknown error");
-        return false;
-    }
+    void *h = wf_library_open(&xml.library, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return false;
     /* xmlFree is a variable holding libxml2's deallocator. */
     xmlFreeFunc *free_var = NULL;
     xml.ok = XML_SYM(new_ctxt, "htmlNewParserCtxt") && XML_SYM(ctxt_read_memory, "htmlCtxtReadMemory") &&
              XML_SYM(last_error, "xmlCtxtGetLastError") && XML_SYM(free_ctxt, "htmlFreeParserCtxt") &&
              XML_SYM(free_doc, "xmlFreeDoc") && XML_SYM(node_content, "xmlNodeGetContent") &&
-             XML_SYM(get_prop, "xmlGetProp") && xml_sym(h, "xmlFree", &free_var, sizeof free_var) && free_var &&
+             XML_SYM(get_prop, "xmlGetProp") && wf_library_symbol(&xml.library, h, "xmlFree", &free_var, sizeof free_var) && free_var &&
              (xml.free_ = *free_var) != NULL;
     return xml.ok;
 }
 
 const char *wf_html_load_error(void)
 {
-    return xml.error[0] ? xml.error : NULL;
+    return xml.library.error[0] ? xml.library.error : NULL;
 }
 
 /* Deeper trees are flattened: their text still shows, without structure. */

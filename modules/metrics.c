@@ -107,7 +107,7 @@ static void render(FILE *fp, const tracker_figures *f, const wf_run_stats *stats
     fprintf(fp, "wf2jsm_garbled_answers_total %lld\n", (long long)f->totals.garbled);
     family(fp, "wf2jsm_run_requests_per_second", "gauge", "HTTP requests per second of the last sync run.");
     fprintf(fp, "wf2jsm_run_requests_per_second %.2f\n",
-            stats->duration_ms > 0 ? (double)stats->http_requests * 1000.0 / (double)stats->duration_ms : 0.0);
+            wf_per_second(stats->http_requests, stats->duration_ms));
     family(fp, "wf2jsm_run_http_429", "gauge", "HTTP 429 replies in the last sync run.");
     fprintf(fp, "wf2jsm_run_http_429 %d\n", stats->http_429);
     family(fp, "wf2jsm_run_peak_in_flight", "gauge", "Most HTTP requests in flight at once in the last sync run.");

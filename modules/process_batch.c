@@ -17,6 +17,7 @@ typedef struct {
     wf_run *run;
     int64_t skip_before_us;    /* rows older than this came from the retry query */
     int worked;                /* submissions that needed work this batch */
+    int keyed;                 /* rows whose key was computed (the others the tracker knew by id and time) */
     bool columns_checked;
     wf_delivery **work;        /* the batch's deliveries, in source order */
     size_t nwork;
@@ -58,6 +59,15 @@ static bool needs_work(const wf_run *run, const wf_tracker_row *row)
     return true;
 }
 
+/* False when a key column is SQL NULL: the tracker's texts cannot tell a
+ * NULL id from an empty one, the key can. */
+static bool key_columns_present(const wf_run *run, const wf_submission *sub)
+{
+    for (size_t i = 0; i < run->cfg->n_key_columns; i++)
+        if (!wf_submission_get(sub, run->cfg->key_columns[i], NULL)) return false;
+    return true;
+}
+
 static wf_row_action on_row(const wf_submission *sub, void *ctx)
 {
     batch_state *bs = ctx;
@@ -69,18 +79,40 @@ static wf_row_action on_row(const wf_submission *sub, void *ctx)
         wf_err rc = wf_mapping_check_columns(&run->mapping, (const char *const *)sub->names, sub->ncols, err, sizeof err);
         if (rc != WF_OK && run->mapping_ready) { set_fatal(run, rc, err); return WF_ROW_STOP; }
     }
-    wf_err rc = run->hasher ? WF_OK : wf_key_hasher_new(&run->hasher);
-    if (rc != WF_OK) { set_fatal(run, rc, "libcrypto has no SHA-256"); return WF_ROW_STOP; }
-    rc = wf_key_compute_with(run->hasher, sub, (const char *const *)run->cfg->key_columns, run->cfg->n_key_columns, key,
-                               err, sizeof err);
-    if (rc != WF_OK) { set_fatal(run, rc, err); return WF_ROW_STOP; }
-    /* Read again while its delivery is still in flight from the last batch. */
-    if (wf_pipeline_holds(run, key)) return WF_ROW_NEXT;
-    run->stats.seen++;
-
     wf_tracker_row row;
     bool found = false;
-    if ((rc = wf_tracker_get(run->tracker, key, &row, &found)) != WF_OK) {
+    wf_err rc = WF_OK;
+    /* The window's rows are mostly known ones, and a tick with nothing new
+     * is all known rows: when the key is a function of the id and time
+     * texts and the tracker holds keys of that scheme only, the row the
+     * tracker recorded with those texts has this row's key, so it is taken
+     * as found without computing the key (nor setting up SHA-256 at all).
+     * A row without it, or with a NULL key column, is keyed as usual. */
+    if (run->known_by_source == 1 && key_columns_present(run, sub)) {
+        if ((rc = wf_tracker_get_prefetched_by_source(run->tracker, sub->id, sub->time_text, &row, &found)) != WF_OK) {
+            set_fatal(run, rc, "out of memory");
+            return WF_ROW_STOP;
+        }
+        if (found) memcpy(key, row.key, sizeof key);
+    }
+    if (!found) {
+        if (!run->hasher && (rc = wf_key_hasher_new(&run->hasher)) != WF_OK) {
+            set_fatal(run, rc, "libcrypto has no SHA-256");
+            return WF_ROW_STOP;
+        }
+        rc = wf_key_compute_with(run->hasher, sub, (const char *const *)run->cfg->key_columns, run->cfg->n_key_columns,
+                                 key, err, sizeof err);
+        if (rc != WF_OK) { set_fatal(run, rc, err); return WF_ROW_STOP; }
+        bs->keyed++;
+    }
+    /* Read again while its delivery is still in flight from the last batch. */
+    if (wf_pipeline_holds(run, key)) {
+        if (found) wf_tracker_row_free(&row);
+        return WF_ROW_NEXT;
+    }
+    run->stats.seen++;
+
+    if (!found && (rc = wf_tracker_get(run->tracker, key, &row, &found)) != WF_OK) {
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
         return WF_ROW_STOP;
     }
@@ -168,6 +200,13 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
         set_fatal(run, rc, err);
         goto deliver;
     }
+    /* Whether the rows the tracker knows can be found without their keys
+     * (see on_row): one meta read per run, while the query runs. */
+    if (run->known_by_source < 0)
+        run->known_by_source = wf_key_follows_id_and_time((const char *const *)run->cfg->key_columns,
+                                                          run->cfg->n_key_columns, run->cfg->id_column,
+                                                          run->cfg->time_column) &&
+                               wf_tracker_keys_follow_scheme(run->tracker);
     /* The window's known rows in one read rather than one per row: a
      * PostgreSQL tracker is a round trip away. Bounded, so that a long
      * catch-up window does not hold the whole tracker in memory. Any write
@@ -175,22 +214,24 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
     if (known <= WF_PREFETCH_MAX &&
         (rc = wf_tracker_prefetch(run->tracker, from_us, to_us == WF_NO_UPPER_BOUND ? -1 : to_us)) != WF_OK)
         set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
-    /* Every row read is keyed: the hasher's one-off set-up (see
+    /* When every row read is keyed, the hasher's one-off set-up (see
      * unique_key.c) goes here too, not on the first row. */
-    if (run->fatal == WF_OK && !run->hasher && (rc = wf_key_hasher_new(&run->hasher)) != WF_OK)
+    if (run->fatal == WF_OK && run->known_by_source != 1 && !run->hasher &&
+        (rc = wf_key_hasher_new(&run->hasher)) != WF_OK)
         set_fatal(run, rc, "libcrypto has no SHA-256");
     /* Read even after a failure above (on_row then stops at once and the
      * rest is dropped): the connection must be free for the next statement. */
     rc = wf_source_read_window(run->source, on_row, &bs, err, sizeof err);
     if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
-    char from[48], rows[16], worked[16], retried[16];
+    char from[48], rows[16], worked[16], retried[16], keyed[16];
     if (from_us == INT64_MIN) snprintf(from, sizeof from, "-infinity");
     else wf_format_time_us(from_us, from, sizeof from);
     snprintf(rows, sizeof rows, "%d", run->stats.seen - seen_before);
     snprintf(worked, sizeof worked, "%d", bs.worked);
     snprintf(retried, sizeof retried, "%zu", ntimes);
+    snprintf(keyed, sizeof keyed, "%d", bs.keyed);
     wf_log_kv(run->log, "fetch_submissions", run->fatal == WF_OK ? "INFO" : "ERROR", "event", "window",
-              "from", from, "rows", rows, "retry_times", retried, "worked", worked, NULL);
+              "from", from, "rows", rows, "retry_times", retried, "worked", worked, "keyed", keyed, NULL);
 deliver:;   /* C11: a label is followed by a statement, not a declaration */
     /* What was collected before a whole-run error is dropped unsent: none
      * of it has been recorded, and the next run reads it again. */

@@ -19,6 +19,7 @@ void wf_run_init(wf_run *run, const wf_config *cfg, wf_log *log, wf_tracker *tra
     run->source = source;
     run->stop = stop;
     run->run_id = run_id;
+    run->known_by_source = -1;
 }
 
 void wf_run_cleanup(wf_run *run)

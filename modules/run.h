@@ -34,7 +34,10 @@ typedef struct wf_run {
     bool dry_run;                /* print what would be created; write nothing */
     bool update_changed;         /* replay: update delivered requests whose content changed */
     wf_run_stats stats;
-    wf_key_hasher *hasher;       /* made on the first row: SHA-256 fetched once per run */
+    wf_key_hasher *hasher;       /* made on the first row that needs a key computed */
+    /* Rows the tracker knows are found by their id and time texts, without
+     * computing their keys (see process_batch.c); -1: not decided yet. */
+    int known_by_source;
 
     /* Called after each submission that needed work, with the figures so
      * far (sync --catch-up's progress bar); NULL: none. */

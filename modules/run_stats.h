@@ -24,4 +24,12 @@ typedef struct wf_run_stats {
     long duration_ms;
 } wf_run_stats;
 
+/* count per second over ms milliseconds (0 when no time passed): the rate
+ * every report prints, the progress bar, the summary, status and the
+ * metrics file alike. Never fails. */
+static inline double wf_per_second(long count, long ms)
+{
+    return ms > 0 ? (double)count * 1000.0 / (double)ms : 0.0;
+}
+
 #endif

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tracker.h"
 #include "tracker_backend.h"
+#include "sqlite_loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,11 @@ bool wf_tracker_target_is_pg(const char *target)
     return target && (strncasecmp(target, "postgresql://", 13) == 0 || strncasecmp(target, "postgres://", 11) == 0);
 }
 
+bool wf_tracker_load_library(const char *target)
+{
+    return wf_tracker_target_is_pg(target) || wf_sqlite_load();
+}
+
 wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t errlen)
 {
     *out = NULL;
@@ -52,12 +58,14 @@ wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t 
 }
 
 static void drop_cache(wf_tracker *t);
+static void check_scheme_before_insert(wf_tracker *t);
 
 void wf_tracker_close(wf_tracker *t)
 {
     if (!t) return;
     drop_cache(t);
     t->be->close(t);
+    free(t->key_scheme);
     free(t->name);
     free(t);
 }
@@ -123,6 +131,7 @@ static wf_err run(wf_tracker *t, wf_sql id, const char *doing, wf_sql_row_fn on_
     if (changes) *changes = 0;
     if (!t->be->sql[id]) return WF_OK;   /* a statement this backend does not need */
     if (!is_read(id)) drop_cache(t);
+    if (id == WF_SQL_INTENT && !t->scheme_checked) check_scheme_before_insert(t);
     return t->be->run(t, id, doing, args, n, on_row, ctx, changes);
 }
 
@@ -277,6 +286,7 @@ wf_err wf_tracker_sql_write(wf_tracker *t, wf_sql id, const char *doing, long *c
     if (changes) *changes = 0;
     if (!t->be->sql[id]) return WF_OK;
     if (!is_read(id)) drop_cache(t);
+    if (id == WF_SQL_INSERT && !t->scheme_checked) check_scheme_before_insert(t);
     return t->be->run(t, id, doing, args, nargs, NULL, NULL, changes);
 }
 
@@ -314,6 +324,8 @@ static wf_err on_get(const wf_sql_cols *c, void *ctx)
 static void drop_cache(wf_tracker *t)
 {
     wf_tracker_rows_free(t->cache, t->ncache);
+    free(t->by_source);
+    t->by_source = NULL;
     t->cache = NULL;
     t->ncache = 0;
 }
@@ -360,6 +372,37 @@ static bool cached_get(wf_tracker *t, const char *key, wf_tracker_row *row)
     row->updated_at = dup_or_null(hit->updated_at, &ok);
     if (!ok) wf_tracker_row_free(row);
     return ok;
+}
+
+static int cmp_row_source(const void *a, const void *b)
+{
+    const wf_tracker_row *x = *(const wf_tracker_row *const *)a, *y = *(const wf_tracker_row *const *)b;
+    int c = strcmp(x->source_id ? x->source_id : "", y->source_id ? y->source_id : "");
+    return c ? c : strcmp(x->source_time ? x->source_time : "", y->source_time ? y->source_time : "");
+}
+
+wf_err wf_tracker_get_prefetched_by_source(wf_tracker *t, const char *source_id, const char *source_time,
+                                           wf_tracker_row *row, bool *found)
+{
+    *found = false;
+    if (t->ncache == 0) return WF_OK;
+    if (!t->by_source) {
+        if (!(t->by_source = malloc(t->ncache * sizeof *t->by_source))) return WF_ERR_NOMEM;
+        for (size_t i = 0; i < t->ncache; i++) t->by_source[i] = &t->cache[i];
+        qsort(t->by_source, t->ncache, sizeof *t->by_source, cmp_row_source);
+    }
+    wf_tracker_row probe = {.source_id = (char *)source_id, .source_time = (char *)source_time};
+    const wf_tracker_row *p = &probe;
+    const wf_tracker_row **hit = bsearch(&p, t->by_source, t->ncache, sizeof *t->by_source, cmp_row_source);
+    if (!hit || !(*hit)->source_id || !(*hit)->source_time) return WF_OK;
+    /* Two rows of one source row would be keys of two schemes: neither is
+     * taken for the other (the caller computes the key instead). */
+    if ((hit > t->by_source && cmp_row_source(hit - 1, hit) == 0) ||
+        (hit + 1 < t->by_source + t->ncache && cmp_row_source(hit + 1, hit) == 0))
+        return WF_OK;
+    if (!cached_get(t, (*hit)->key, row)) return WF_ERR_NOMEM;
+    *found = true;
+    return WF_OK;
 }
 
 wf_err wf_tracker_get(wf_tracker *t, const char *key, wf_tracker_row *row, bool *found)
@@ -510,6 +553,51 @@ wf_err wf_tracker_meta_get(wf_tracker *t, const char *name, char **value)
 wf_err wf_tracker_meta_set(wf_tracker *t, const char *name, const char *value)
 {
     return run(t, WF_SQL_META_SET, "writing meta", NULL, NULL, NULL, "tt", name, value);
+}
+
+/* ---- the key scheme ----------------------------------------------------- */
+
+#define KEY_SCHEME_META "key_scheme"
+#define KEY_SCHEME_MIXED "mixed"
+
+wf_err wf_tracker_set_key_scheme(wf_tracker *t, const char *scheme)
+{
+    free(t->key_scheme);
+    t->key_scheme = strdup(scheme);
+    t->scheme_checked = false;
+    t->keys_follow_scheme = -1;
+    return t->key_scheme ? WF_OK : WF_ERR_NOMEM;
+}
+
+/* Before this process's first new key: a tracker without a scheme takes
+ * this one (its keys so far were made from the same configuration, which
+ * the README asks to keep), one with another scheme is marked mixed for
+ * good, since its keys now follow two. A failure here only costs the
+ * shortcut: the tracker stays unmarked only if the insert fails too. */
+static void check_scheme_before_insert(wf_tracker *t)
+{
+    t->scheme_checked = true;
+    if (!t->key_scheme) return;
+    char *recorded = NULL;
+    if (wf_tracker_meta_get(t, KEY_SCHEME_META, &recorded) != WF_OK) return;
+    if (!recorded) wf_tracker_meta_set(t, KEY_SCHEME_META, t->key_scheme);
+    else if (strcmp(recorded, t->key_scheme) != 0 && strcmp(recorded, KEY_SCHEME_MIXED) != 0)
+        wf_tracker_meta_set(t, KEY_SCHEME_META, KEY_SCHEME_MIXED);
+    free(recorded);
+    t->keys_follow_scheme = -1;
+}
+
+bool wf_tracker_keys_follow_scheme(wf_tracker *t)
+{
+    if (!t->key_scheme) return false;
+    if (t->keys_follow_scheme < 0) {
+        char *recorded = NULL;
+        bool same = wf_tracker_meta_get(t, KEY_SCHEME_META, &recorded) == WF_OK && recorded &&
+                    strcmp(recorded, t->key_scheme) == 0;
+        free(recorded);
+        t->keys_follow_scheme = same;
+    }
+    return t->keys_follow_scheme == 1;
 }
 
 /* ---- transactions spanning several calls ---------------------------------- */

@@ -54,6 +54,13 @@ typedef struct wf_tracker_row {
  * wf_tracker_close(). */
 wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t errlen);
 
+/* Loads the library the backend of target needs (SQLite's, which the
+ * program maps on first use; a PostgreSQL tracker needs none), so that a
+ * caller can place that cost inside a wait rather than on the way to
+ * wf_tracker_open(). Optional: the open loads it anyway. Returns false when
+ * it cannot be loaded, which the open then reports; never allocates. */
+bool wf_tracker_load_library(const char *target);
+
 /* Closes the tracker. NULL is allowed. */
 void wf_tracker_close(wf_tracker *t);
 
@@ -92,6 +99,26 @@ void wf_tracker_row_free(wf_tracker_row *row);
  * WF_ERR_TRACKER or WF_ERR_NOMEM (then nothing is kept, which is only
  * slower). */
 wf_err wf_tracker_prefetch(wf_tracker *t, int64_t from_us, int64_t to_us);
+
+/* Among the rows of the last wf_tracker_prefetch() only, the one recorded
+ * for the source row with source_id and source_time (the texts the intent
+ * recorded); *found is false when there is none, or more than one (keys of
+ * two schemes), and the tracker is never asked. With *found, free the row
+ * with wf_tracker_row_free(). Returns WF_ERR_NOMEM. */
+wf_err wf_tracker_get_prefetched_by_source(wf_tracker *t, const char *source_id, const char *source_time,
+                                           wf_tracker_row *row, bool *found);
+
+/* Gives t the key scheme (see wf_key_scheme()) of the keys this process
+ * computes. Before the process's first new submission row, t compares it
+ * with the scheme recorded in its meta table: a tracker without one takes
+ * it, one with another is marked "mixed" for good. Copies scheme; returns
+ * WF_ERR_NOMEM. */
+wf_err wf_tracker_set_key_scheme(wf_tracker *t, const char *scheme);
+
+/* True when every key in t was computed with the scheme set above: its
+ * meta table records that scheme, and no other was ever mixed in. Reads
+ * the meta table on the first call only; a failed read is false. */
+bool wf_tracker_keys_follow_scheme(wf_tracker *t);
 
 /* Intent before effect: commits that key is about to be created in JSM
  * (state creating, may_exist 1), inserting the row on first sight. */

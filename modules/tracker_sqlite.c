@@ -6,6 +6,7 @@
  * PRAGMA user_version and migrated from setup/migrations on open. */
 #define _POSIX_C_SOURCE 200809L
 #include "tracker_backend.h"
+#include "sqlite_loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -249,6 +250,10 @@ static wf_err sqlite_open(wf_tracker *t, const char *path)
         return WF_ERR_TRACKER;
     }
     close(fd);
+    if (!wf_sqlite_load()) {
+        snprintf(t->errmsg, sizeof t->errmsg, "tracker %s cannot be opened: %s", path, wf_sqlite_load_error());
+        return WF_ERR_TRACKER;
+    }
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) return fail(t, rc, "opening");
     sqlite3_busy_timeout(s->db, 5000);

@@ -140,3 +140,23 @@ wf_err wf_key_compute(const wf_submission *sub, const char *const *columns, size
     wf_key_hasher_free(h);
     return rc;
 }
+
+char *wf_key_scheme(const char *const *columns, size_t ncolumns, const char *id_column, const char *time_column)
+{
+    size_t len = strlen("v1;keys=;id=;time=") + strlen(id_column) + strlen(time_column) + 1;
+    for (size_t i = 0; i < ncolumns; i++) len += strlen(columns[i]) + 1;
+    char *scheme = malloc(len);
+    if (!scheme) return NULL;
+    size_t pos = (size_t)snprintf(scheme, len, "v1;keys=");
+    for (size_t i = 0; i < ncolumns; i++) pos += (size_t)snprintf(scheme + pos, len - pos, "%s%s", i ? "," : "", columns[i]);
+    snprintf(scheme + pos, len - pos, ";id=%s;time=%s", id_column, time_column);
+    return scheme;
+}
+
+bool wf_key_follows_id_and_time(const char *const *columns, size_t ncolumns, const char *id_column,
+                                const char *time_column)
+{
+    for (size_t i = 0; i < ncolumns; i++)
+        if (strcmp(columns[i], id_column) != 0 && strcmp(columns[i], time_column) != 0) return false;
+    return ncolumns > 0;
+}

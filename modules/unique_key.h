@@ -6,6 +6,7 @@
 #ifndef WF_UNIQUE_KEY_H
 #define WF_UNIQUE_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "errors.h"
 #include "submission.h"
@@ -43,6 +44,20 @@ void wf_key_hasher_free(wf_key_hasher *h);
 /* wf_key_compute() through h: same result, same errors. */
 wf_err wf_key_compute_with(wf_key_hasher *h, const wf_submission *sub, const char *const *columns,
                            size_t ncolumns, char hex[WF_KEY_HEX_LEN + 1], char *errbuf, size_t errlen);
+
+/* The key scheme: what a tracker's keys are computed from, as one string
+ * for its meta table ("v1;keys=id,submitted_date;id=id;time=submitted_date":
+ * the encoding's version, the key columns in order, and the id and time
+ * columns whose texts the tracker records beside each key). Returns a new
+ * string the caller frees, or NULL when memory ran out. */
+char *wf_key_scheme(const char *const *columns, size_t ncolumns, const char *id_column, const char *time_column);
+
+/* True when every key column is the id or the time column: a row's key is
+ * then a function of its id and time texts alone, so that a tracker whose
+ * keys all follow the scheme (wf_tracker_keys_follow_scheme()) can be asked
+ * for a row by those texts instead of by a key computed first. Never fails. */
+bool wf_key_follows_id_and_time(const char *const *columns, size_t ncolumns, const char *id_column,
+                                const char *time_column);
 
 /* Hex SHA-256 of an arbitrary buffer (used for content checksums). Returns
  * WF_ERR_FILE if libcrypto fails. */

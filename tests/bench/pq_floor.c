@@ -2,7 +2,9 @@
  * wf2jsm does (same URL, same session options), runs one trivial query and
  * exits. Linked against libpq alone: wf2jsm does not link libcurl either
  * (it loads it on the first Jira call). The benchmark reports its median
- * beside the tick's. */
+ * beside the tick's. With PQ_FLOOR_SQL (and its parameters PQ_FLOOR_P1,
+ * PQ_FLOOR_P2) it runs that query instead: given the tick's own window
+ * query, it shows how much of the tick is the query's server time. */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,9 @@ int main(int argc, char **argv)
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     int rc = 1;
     if (PQstatus(conn) == CONNECTION_OK) {
-        PGresult *res = PQexec(conn, "SELECT 1");
+        const char *sql = getenv("PQ_FLOOR_SQL");
+        const char *params[] = {getenv("PQ_FLOOR_P1"), getenv("PQ_FLOOR_P2")};
+        PGresult *res = sql ? PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0) : PQexec(conn, "SELECT 1");
         rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : 1;
         PQclear(res);
     }

@@ -316,3 +316,71 @@ def test_noop_tick_runs_one_sql_statement_even_with_metrics(world):
     assert len(lines) == 1, lines
     metrics = open(env.path("metrics.prom")).read()
     assert "\nwf2jsm_backlog 0\n" in metrics, metrics
+
+
+def last_window(env):
+    """The fields of the newest 'event=window' log line, as a dict."""
+    lines = [l for l in env.logs_text().splitlines() if " event=window " in l]
+    assert lines, "no window line in the logs"
+    return dict(f.split("=", 1) for f in lines[-1].split() if "=" in f)
+
+
+def test_known_rows_are_found_by_id_and_time_without_computing_keys(world):
+    env = Env(world, "known_by_source")
+    env.insert(40, "Row")
+    env.run("sync", "--catch-up", check=0)
+    # The first delivery recorded what the keys are made from.
+    assert env.tracker("SELECT value FROM meta WHERE name = 'key_scheme'") == \
+        [("v1;keys=id,submitted_date;id=id;time=submitted_date",)]
+    env.run("sync", check=0)
+    w = last_window(env)
+    assert (w["rows"], w["worked"], w["keyed"]) == ("40", "0", "0"), w
+    # New rows among known ones: only they are keyed, and delivered once.
+    env.insert(2, "New")
+    env.run("sync", check=0)
+    w = last_window(env)
+    assert (w["rows"], w["worked"], w["keyed"]) == ("42", "2", "2"), w
+    assert_exactly_once(env)
+    assert len(env.jsm_requests()) == 42
+    # A tracker whose keys follow two schemes trusts neither: every row is
+    # keyed again, and still nothing is created twice.
+    env.tracker_write("UPDATE %smeta SET value = 'mixed' WHERE name = 'key_scheme'"
+                      % ("" if env.backend == "sqlite" else "wf2jsm."))
+    env.run("sync", check=0)
+    w = last_window(env)
+    assert (w["rows"], w["worked"], w["keyed"]) == ("42", "0", "42"), w
+    assert len(env.jsm_requests()) == 42
+
+
+def test_rows_keyed_by_other_columns_are_always_keyed(world):
+    # The key covers the subject: a known id and time may carry a new key,
+    # so every row's key is computed.
+    env = Env(world, "keyed_by_subject", WEBFORM_KEY_COLUMNS="id,subject")
+    env.insert(12, "Row")
+    env.run("sync", "--catch-up", check=0)
+    env.run("sync", check=0)
+    w = last_window(env)
+    assert (w["rows"], w["worked"], w["keyed"]) == ("12", "0", "12"), w
+    env.sql("UPDATE webform_submissions SET subject = 'Edited' WHERE id = (SELECT min(id) FROM webform_submissions)")
+    env.run("sync", check=0)
+    w = last_window(env)
+    assert (w["worked"], w["keyed"]) == ("1", "12"), w
+    assert len(env.jsm_requests()) == 13
+
+
+@sqlite_only
+def test_sqlite_that_cannot_be_loaded_is_named_with_its_package(world):
+    # SQLite is loaded on first use (modules/sqlite_loader.c): a library
+    # that cannot be loaded is an error naming the file and the package,
+    # not a crash, and nothing is sent to Jira.
+    env = Env(world, "no_sqlite")
+    env.insert(3, "Row")
+    bogus = env.path("bogus-libs")
+    os.makedirs(bogus)
+    open(os.path.join(bogus, "libsqlite3.so.0"), "w").close()
+    p = env.run("sync", env={"LD_LIBRARY_PATH": bogus})
+    assert p.returncode == 5, (p.returncode, p.stderr)
+    assert "cannot load libsqlite3.so.0 (install Debian's libsqlite3-0 package)" in p.stderr, p.stderr
+    assert env.jsm_stats()["total_calls"] == 0
+    env.run("sync", check=0)
+    assert_exactly_once(env)

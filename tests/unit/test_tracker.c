@@ -634,6 +634,115 @@ static void test_transaction_all_or_nothing(void **state)
     assert_non_null(strstr(wf_tracker_errmsg(fx->t), "committing"));
 }
 
+/* ---- the key scheme and rows found by their source ----------------------- */
+
+/* The tracker's recorded key scheme is expect (NULL: none). */
+static void assert_scheme(wf_tracker *t, const char *expect)
+{
+    char *v = NULL;
+    assert_int_equal(wf_tracker_meta_get(t, "key_scheme", &v), WF_OK);
+    if (!expect) assert_null(v);
+    else assert_string_equal(v, expect);
+    free(v);
+}
+
+static void reopen_with_scheme(fixture *fx, const char *scheme)
+{
+    char err[512];
+    wf_tracker_close(fx->t);
+    assert_int_equal(wf_tracker_open(fx->path, &fx->t, err, sizeof err), WF_OK);
+    assert_int_equal(wf_tracker_set_key_scheme(fx->t, scheme), WF_OK);
+}
+
+static void test_key_scheme_taken_by_first_insert_and_mixed_by_another(void **state)
+{
+    fixture *fx = *state;
+    char k[65];
+    static const char s1[] = "v1;keys=id,submitted_date;id=id;time=submitted_date";
+    static const char s2[] = "v1;keys=submitted_date,id;id=id;time=submitted_date";
+    assert_int_equal(wf_tracker_set_key_scheme(fx->t, s1), WF_OK);
+    /* A new tracker records no scheme until it records a key. */
+    assert_false(wf_tracker_keys_follow_scheme(fx->t));
+    assert_scheme(fx->t, NULL);
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(1, k), "1", "2026-11-22 10:00:00+00",
+                                              INT64_C(1795341600000000), 1), WF_OK);
+    assert_scheme(fx->t, s1);
+    assert_true(wf_tracker_keys_follow_scheme(fx->t));
+    /* Another process with the same scheme: still one scheme. */
+    reopen_with_scheme(fx, s1);
+    assert_true(wf_tracker_keys_follow_scheme(fx->t));
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(2, k), "2", "2026-11-22 10:00:01+00",
+                                              INT64_C(1795341601000000), 2), WF_OK);
+    assert_true(wf_tracker_keys_follow_scheme(fx->t));
+    /* A process keying another way reads no match, and its first new key
+     * marks the tracker for good ... */
+    reopen_with_scheme(fx, s2);
+    assert_false(wf_tracker_keys_follow_scheme(fx->t));
+    assert_scheme(fx->t, s1);   /* reading alone marks nothing */
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(3, k), "3", "2026-11-22 10:00:02+00",
+                                              INT64_C(1795341602000000), 3), WF_OK);
+    assert_scheme(fx->t, "mixed");
+    assert_false(wf_tracker_keys_follow_scheme(fx->t));
+    /* ... so that neither scheme is trusted again. */
+    reopen_with_scheme(fx, s1);
+    assert_false(wf_tracker_keys_follow_scheme(fx->t));
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(4, k), "4", "2026-11-22 10:00:03+00",
+                                              INT64_C(1795341603000000), 4), WF_OK);
+    assert_scheme(fx->t, "mixed");
+    assert_false(wf_tracker_keys_follow_scheme(fx->t));
+}
+
+static void test_prefetched_row_found_by_its_source_texts(void **state)
+{
+    fixture *fx = *state;
+    char k[65];
+    static const int64_t t0 = INT64_C(1795341600000000);
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(1, k), "1", "2026-11-22 10:00:00+00", t0, 1), WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(2, k), "2", "2026-11-22 10:00:00+00", t0, 1), WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(3, k), "3", "2026-11-22 10:00:05+00", t0 + 5000000, 1),
+                     WF_OK);
+    /* Two keys of one source row (keys of two schemes): neither is taken. */
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(4, k), "4", "2026-11-22 10:00:06+00", t0 + 6000000, 1),
+                     WF_OK);
+    assert_int_equal(wf_tracker_record_intent(fx->t, key_n(5, k), "4", "2026-11-22 10:00:06+00", t0 + 6000000, 1),
+                     WF_OK);
+    wf_tracker_row row;
+    bool found = true;
+    /* Nothing prefetched: the tracker itself is never asked. */
+    assert_int_equal(wf_tracker_get_prefetched_by_source(fx->t, "2", "2026-11-22 10:00:00+00", &row, &found), WF_OK);
+    assert_false(found);
+    assert_int_equal(wf_tracker_prefetch(fx->t, t0, t0 + 6000000), WF_OK);
+    assert_int_equal(wf_tracker_get_prefetched_by_source(fx->t, "2", "2026-11-22 10:00:00+00", &row, &found), WF_OK);
+    assert_true(found);
+    assert_string_equal(row.key, key_n(2, k));
+    assert_string_equal(row.source_id, "2");
+    assert_string_equal(row.state, "creating");
+    wf_tracker_row_free(&row);
+    assert_int_equal(wf_tracker_get_prefetched_by_source(fx->t, "3", "2026-11-22 10:00:05+00", &row, &found), WF_OK);
+    assert_true(found);
+    assert_string_equal(row.key, key_n(3, k));
+    wf_tracker_row_free(&row);
+    /* The id and the time must both match, as texts. */
+    static const char *const misses[][2] = {
+        {"3", "2026-11-22 10:00:00+00"}, {"2", "2026-11-22 10:00:05+00"}, {"9", "2026-11-22 10:00:00+00"},
+        {"2", "2026-11-22 10:00:00"}, {"4", "2026-11-22 10:00:06+00"}, {"", ""},
+    };
+    for (size_t i = 0; i < sizeof misses / sizeof *misses; i++) {
+        found = true;
+        assert_int_equal(wf_tracker_get_prefetched_by_source(fx->t, misses[i][0], misses[i][1], &row, &found), WF_OK);
+        if (found) fail_msg("(%s, %s) was found", misses[i][0], misses[i][1]);
+    }
+    /* Outside the prefetched window: not found, though the tracker has it. */
+    assert_int_equal(wf_tracker_prefetch(fx->t, t0 + 1, t0 + 5000000), WF_OK);
+    assert_int_equal(wf_tracker_get_prefetched_by_source(fx->t, "1", "2026-11-22 10:00:00+00", &row, &found), WF_OK);
+    assert_false(found);
+    /* Any write drops the copy, so nothing stale is ever answered. */
+    assert_int_equal(wf_tracker_prefetch(fx->t, t0, t0 + 6000000), WF_OK);
+    assert_int_equal(wf_tracker_record_delivered(fx->t, key_n(1, k), NULL), WF_OK);
+    assert_int_equal(wf_tracker_get_prefetched_by_source(fx->t, "1", "2026-11-22 10:00:00+00", &row, &found), WF_OK);
+    assert_false(found);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -649,6 +758,8 @@ int main(void)
         TO(test_retry_times),
         TO(test_runs_begin_and_finish),
         TO(test_meta_get_set),
+        TO(test_key_scheme_taken_by_first_insert_and_mixed_by_another),
+        TO(test_prefetched_row_found_by_its_source_texts),
         TO(test_manual_fixes),
         TO(test_transaction_all_or_nothing),
         T(test_read_only_file),

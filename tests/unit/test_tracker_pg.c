@@ -45,18 +45,10 @@ typedef struct {
 static int group_setup(void **state)
 {
     (void)state;
-    pg_dir = unit_mkdtemp();
+    char url[512];
+    pg_dir = unit_pg_start("test_tracker_pg", url, sizeof url);
     if (!pg_dir) return -1;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "tests/lib/pgtmp.sh start %s/pg", pg_dir);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    char url[512] = "";
-    if (!fgets(url, sizeof url, p)) url[0] = '\0';
-    if (pclose(p) != 0 || !url[0]) {
-        fprintf(stderr, "test_tracker_pg: tests/lib/pgtmp.sh could not start a server (run from the repository root)\n");
-        return -1;
-    }
+    /* The server without its database: each test creates its own. */
     char *slash = strrchr(url, '/');
     if (!slash) return -1;
     *slash = '\0';
@@ -67,11 +59,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "tests/lib/pgtmp.sh stop %s/pg >/dev/null 2>&1", pg_dir);
-    if (system(cmd) != 0) fprintf(stderr, "test_tracker_pg: stopping the server failed\n");
-    unit_rmtree(pg_dir);
-    free(pg_dir);
+    unit_pg_stop("test_tracker_pg", pg_dir);
     return 0;
 }
 

@@ -97,4 +97,38 @@ static inline size_t unit_count(const char *hay, const char *needle)
     return n;
 }
 
+/* Starts a throwaway PostgreSQL server (tests/lib/pgtmp.sh, so run from
+ * the repository root) in a new directory below $TMPDIR, and writes its URL
+ * (postgresql://postgres@127.0.0.1:PORT/DB) into url. Returns the directory
+ * (caller passes it to unit_pg_stop()), or NULL with a message on stderr. */
+static inline char *unit_pg_start(const char *who, char *url, size_t len)
+{
+    char *dir = unit_mkdtemp();
+    if (!dir) return NULL;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "tests/lib/pgtmp.sh start %s/pg", dir);
+    FILE *p = popen(cmd, "r");
+    url[0] = '\0';
+    if (p && !fgets(url, (int)len, p)) url[0] = '\0';
+    if (!p || pclose(p) != 0 || !url[0]) {
+        fprintf(stderr, "%s: tests/lib/pgtmp.sh could not start a server (run from the repository root)\n", who);
+        unit_rmtree(dir);
+        free(dir);
+        return NULL;
+    }
+    url[strcspn(url, "\n")] = '\0';
+    return dir;
+}
+
+/* Stops the server unit_pg_start() put in dir, removes dir and frees it. */
+static inline void unit_pg_stop(const char *who, char *dir)
+{
+    if (!dir) return;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "tests/lib/pgtmp.sh stop %s/pg >/dev/null 2>&1", dir);
+    if (system(cmd) != 0) fprintf(stderr, "%s: stopping the server failed\n", who);
+    unit_rmtree(dir);
+    free(dir);
+}
+
 #endif
