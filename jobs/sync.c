@@ -128,12 +128,12 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     /* The connection is finished by the window's query: the tracker's
-     * reads and the run's first write happen while the server sets up the
-     * session (see "The no-op tick, step by step" in the README). */
+     * reads happen while the server sets up the session, the run's first
+     * write while it runs the query (see "The no-op tick, step by step" in
+     * the README). */
     unsigned needs = JOB_NEEDS_JIRA | JOB_NEEDS_TRACKER | JOB_NEEDS_SOURCE | JOB_SOURCE_LATE;
     if (!dry_run) needs |= JOB_NEEDS_LOCK | JOB_NEEDS_LOG;
     wf_err rc = job_setup(&job, command, env_file, needs);
-    long run_id = 0;
     int status;
     if (rc != WF_OK) {
         status = job_fail(&job, rc, NULL);
@@ -142,12 +142,6 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         return status;
     }
     if (dry_run) wf_log_echo_stderr(job.log, "WARN");
-    if (!dry_run && (rc = wf_tracker_run_begin(job.tracker, command, &run_id)) != WF_OK) {
-        status = job_fail(&job, rc, wf_tracker_errmsg(job.tracker));
-        job_teardown(&job);
-        return status;
-    }
-    wf_log_set_run(job.log, run_id);
     wf_source_connect_advance(job.source);
 
     struct sigaction sa;
@@ -156,7 +150,10 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    wf_run_init(&run, &job.cfg, job.log, job.tracker, job.source, &stop_requested, run_id);
+    /* The run is recorded in runs by the run itself (wf_run_begin()): in a
+     * tick, while the server runs the window query. */
+    wf_run_init(&run, &job.cfg, job.log, job.tracker, job.source, &stop_requested, 0);
+    run.command = command;
     run.dry_run = dry_run;
     run.update_changed = update_changed;
     progress_bar bar = {.start = start, .total = 0, .drawn_ms = -1};
@@ -178,6 +175,7 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
             wf_rebuild_report rep;
             bool rebuilt = false;
             rebuild_checked = true;
+            if ((rc = wf_run_begin(&run)) != WF_OK) break;   /* rebuilt rows carry the run's id */
             if ((rc = wf_rebuild_if_empty(&run, command, &rep, &rebuilt)) != WF_OK) break;
             if (rebuilt && rep.requests > 0 && (catch_up || isatty(STDOUT_FILENO)))
                 printf("%s: the tracker was empty: rebuilt it from %d request%s in JSM (%d submission%s adopted, "
@@ -190,6 +188,12 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
     }
     wf_err finished = wf_process_batch_finish(&run);
     if (rc == WF_OK) rc = finished;
+    /* A run that ended before it looked at a row (a signal, a tracker
+     * error) is recorded all the same. */
+    if (!dry_run && run.run_id == 0) {
+        wf_err begun = wf_run_begin(&run);
+        if (rc == WF_OK) rc = begun;
+    }
     run.stats.duration_ms = elapsed_ms(&start);
     if (bar.drawn_ms >= 0) {
         bar.drawn_ms = -1;
@@ -205,7 +209,7 @@ int sync_run(const char *command, const char *env_file, bool catch_up, bool dry_
         wf_log_kv(job.log, "run_summary", "WARN", "event", "interrupted", "detail", "stopped after the step in flight", NULL);
     if (!dry_run) {
         log_summary(job.log, &run.stats, status, catch_up ? "catch-up" : "tick");
-        wf_err fin = wf_tracker_run_finish(job.tracker, run_id, &run.stats, status, rc != WF_OK ? run.fatal_msg : NULL);
+        wf_err fin = wf_tracker_run_finish(job.tracker, run.run_id, &run.stats, status, rc != WF_OK ? run.fatal_msg : NULL);
         if (fin != WF_OK && status == 0) status = job_fail(&job, fin, wf_tracker_errmsg(job.tracker));
         write_metrics(&job, &run.stats, status, use_cursor && rc == WF_OK && !more && !stop_requested);
     }

@@ -169,13 +169,18 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
     /* Rows older than the window that still need work (failed, requeued,
      * interrupted) are fetched by their exact times: one extra query, and
      * only when there are such rows. */
-    wf_err rc = wf_tracker_retry_times(run->tracker, from_us, run->run_id, &times, &ntimes);
+    wf_err rc = wf_tracker_retry_times(run->tracker, from_us, run->run_id ? run->run_id : -1, &times, &ntimes);
     if (rc != WF_OK) return set_fatal(run, rc, wf_tracker_errmsg(run->tracker));
     /* The first batch of a run may get here before the database has set
      * up the session (sync finishes the connection with its first query):
      * the handshake moves on before the next tracker read. */
     wf_source_connect_advance(run->source);
     if (ntimes > 0 && from_us != INT64_MIN) {
+        /* Rows are about to be looked at: the run must have its id. */
+        if (wf_run_begin(run) != WF_OK) {
+            free(times);
+            goto deliver;
+        }
         rc = wf_source_stream_times(run->source, times, ntimes, on_row, &bs, err, sizeof err);
         if (rc != WF_OK && run->fatal == WF_OK) set_fatal(run, rc, err);
     }
@@ -198,8 +203,12 @@ wf_err wf_process_batch(wf_run *run, int64_t from_us, int64_t to_us, bool *more)
                                known + run->cfg->batch_size + (long)wf_pipeline_size(run), err, sizeof err);
     if (rc != WF_OK) {
         set_fatal(run, rc, err);
+        wf_run_begin(run);   /* recorded all the same, with the error */
         goto deliver;
     }
+    /* The run's row in the tracker is written while the server runs the
+     * query (a failure stops the run; the rows read are then dropped). */
+    wf_run_begin(run);
     /* Whether the rows the tracker knows can be found without their keys
      * (see on_row): one meta read per run, while the query runs. */
     if (run->known_by_source < 0)

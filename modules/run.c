@@ -33,6 +33,20 @@ void wf_run_cleanup(wf_run *run)
     run->mapping_ready = false;
 }
 
+wf_err wf_run_begin(wf_run *run)
+{
+    if (run->run_id != 0 || !run->command || run->dry_run) return WF_OK;
+    const char *command = run->command;
+    run->command = NULL;   /* one try: a failure is reported once */
+    wf_err rc = wf_tracker_run_begin(run->tracker, command, &run->run_id);
+    if (rc != WF_OK) {
+        run->run_id = 0;
+        return wf_run_fail(run, rc, wf_tracker_errmsg(run->tracker));
+    }
+    wf_log_set_run(run->log, run->run_id);
+    return WF_OK;
+}
+
 wf_err wf_run_jsm(wf_run *run, wf_jsm **out)
 {
     if (!run->jsm) {

@@ -30,7 +30,8 @@ typedef struct wf_run {
     wf_source *source;
     wf_jsm *jsm;                 /* opened on first need: a no-op tick makes no HTTP call */
     const volatile sig_atomic_t *stop;
-    long run_id;
+    long run_id;                 /* 0 until the run is recorded (see wf_run_begin()) */
+    const char *command;         /* for wf_run_begin(): the runs row's command; NULL: recorded (or tried) already */
     bool dry_run;                /* print what would be created; write nothing */
     bool update_changed;         /* replay: update delivered requests whose content changed */
     wf_run_stats stats;
@@ -61,6 +62,14 @@ typedef struct wf_run {
 void wf_run_init(wf_run *run, const wf_config *cfg, wf_log *log, wf_tracker *tracker,
                  wf_source *source, const volatile sig_atomic_t *stop, long run_id);
 void wf_run_cleanup(wf_run *run);
+
+/* Records the run in the tracker's runs table, once, when the caller left
+ * that to the run (command set, run_id 0, not a dry run), and gives the log
+ * its id: sync does, so that this write happens while the server runs the
+ * window query rather than before the query is sent. Called before the
+ * first row is looked at. Returns WF_OK when there is nothing to do, or the
+ * tracker's error, which also stops the run (wf_run_fail()). */
+wf_err wf_run_begin(wf_run *run);
 
 /* Opens the JSM client if it is not open yet. Returns WF_ERR_NOMEM or
  * WF_ERR_CONFIG with run->fatal_msg set. */
