@@ -26,6 +26,7 @@ still sees one statement per no-op tick. Ticks are timed with the statement
 log off (it costs the server more than the statements), then counted.
 """
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -62,10 +63,13 @@ def prepare(world, backend):
 
 def time_ticks(env, companions=()):
     """Wall times of TICKS no-op ticks, and the HTTP calls they made.
-    companions: (command, environment, times) of programs to time in turn
-    with the tick, each run right after it, their times appended to times:
-    all then see the same load on a shared machine, and the ratios do not
-    depend on what ran when."""
+    companions: (command, environment, times) of programs timed in the same
+    rounds as the tick, their times appended to times: all then see the
+    same load on a shared machine. Each round runs them in a new random
+    order (fixed seed), since a program started right after one whose
+    session read the table finds the server a little busier (measured:
+    about 2 % of the floor) and a fixed order would hand that to one of
+    them every time."""
     env.http("POST", "/_admin/stats/reset", {})
     # The tick is started exactly as the floor programs are (output to
     # /dev/null, nothing read back): the harness's own checks on a run's
@@ -73,16 +77,14 @@ def time_ticks(env, companions=()):
     tick_env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBFORM_", "JIRA_", "JSM_", "SYNC_", "PG"))}
     tick_env.update(env.env)
     times = []
+    programs = [([env.bin, "sync"], tick_env, times)] + list(companions)
+    order = random.Random(11)
     for _ in range(TICKS):
-        start = time.perf_counter()
-        p = subprocess.run([env.bin, "sync"], cwd=env.dir, env=tick_env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        times.append((time.perf_counter() - start) * 1000)
-        assert p.returncode == 0, "a no-op tick exited %d" % p.returncode
-        for cmd, cmd_env, cmd_times in companions:
+        for cmd, cmd_env, cmd_times in order.sample(programs, len(programs)):
             start = time.perf_counter()
-            subprocess.run(cmd, env=cmd_env, check=True)
+            p = subprocess.run(cmd, cwd=env.dir, env=cmd_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cmd_times.append((time.perf_counter() - start) * 1000)
+            assert p.returncode == 0, "%s exited %d" % (cmd[0], p.returncode)
     return times, env.jsm_stats()["total_calls"]
 
 
