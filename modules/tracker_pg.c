@@ -666,6 +666,7 @@ const wf_tracker_backend wf_tracker_pg_backend = {
     .open = pg_open,
     .close = pg_close,
     .run = pg_run,
+    .prepare = NULL,   /* parameterised statements are sent whole, parsed by the server */
     .col_text = pg_col_text,
     .col_int = pg_col_int,
     .col_null = pg_col_null,

@@ -283,6 +283,12 @@ static void sqlite_close(wf_tracker *t)
     t->impl = NULL;
 }
 
+static void sqlite_prepare(wf_tracker *t, wf_sql id)
+{
+    sqlite_impl *s = impl(t);
+    if (s && !s->stmts[id]) sqlite3_prepare_v2(s->db, sqlite_sql[id], -1, &s->stmts[id], NULL);
+}
+
 struct wf_sql_cols { sqlite3_stmt *st; };
 
 static wf_err sqlite_run(wf_tracker *t, wf_sql id, const char *doing, const wf_sql_arg *args, int nargs,
@@ -384,6 +390,7 @@ const wf_tracker_backend wf_tracker_sqlite_backend = {
     .open = sqlite_open,
     .close = sqlite_close,
     .run = sqlite_run,
+    .prepare = sqlite_prepare,
     .col_text = sqlite_col_text,
     .col_int = sqlite_col_int,
     .col_null = sqlite_col_null,
