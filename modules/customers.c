@@ -300,11 +300,6 @@ out:
     return rc;
 }
 
-bool wf_customer_refused(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, wf_jsm *jsm)
-{
-    return wf_customer_refused_by(c, tracker, cfg, wf_jsm_last_field_errors(jsm), wf_jsm_last_error(jsm));
-}
-
 bool wf_customer_refused_by(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, const cJSON *errors,
                             const char *message)
 {

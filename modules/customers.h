@@ -50,15 +50,13 @@ typedef struct wf_customer {
 wf_err wf_customer_resolve(wf_jsm *jsm, wf_tracker *tracker, const wf_config *cfg, wf_log *log,
                            const wf_submission *sub, wf_customer *out, char *errbuf, size_t errlen);
 
-/* Called after a create with c->account_id came back 400: when JSM refused
+/* Called after a create with c->account_id came back 400, with its
+ * per-field errors (may be NULL) and its message: when JSM refused
  * raiseOnBehalfOf (its errors name it, or name no field at all), forgets the
  * cached account, clears c->account_id, sets c->reason and returns true:
  * the caller creates again as the job's account. Else returns false and
  * changes nothing. Never fails (a tracker error only keeps the cache entry,
  * which the next refusal tries to forget again). */
-bool wf_customer_refused(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, wf_jsm *jsm);
-/* The same, from a started create's answer: its 400's per-field errors
- * (may be NULL) and its message. */
 bool wf_customer_refused_by(wf_customer *c, wf_tracker *tracker, const wf_config *cfg, const cJSON *errors,
                             const char *message);
 

@@ -32,7 +32,6 @@ struct wf_jsm {
     /* about the last blocking call */
     char error[1024];
     long status;
-    bool maybe_sent;
     cJSON *field_errors;
     /* the last blocking call's response */
     char *body;
@@ -87,7 +86,6 @@ struct jsm_call {
 
 const char *wf_jsm_last_error(const wf_jsm *jsm) { return jsm->error; }
 const cJSON *wf_jsm_last_field_errors(const wf_jsm *jsm) { return jsm->field_errors; }
-bool wf_jsm_last_maybe_sent(const wf_jsm *jsm) { return jsm->maybe_sent; }
 
 wf_err wf_jsm_open(const wf_config *cfg, wf_log *log, wf_run_stats *stats,
                    const volatile sig_atomic_t *stop, wf_jsm **out)
@@ -457,7 +455,6 @@ static wf_err wait_for(wf_jsm *jsm, waiter *w)
     while (!w->done) wf_jsm_pump(jsm, 1000);
     snprintf(jsm->error, sizeof jsm->error, "%s", w->res.error);
     jsm->status = w->res.status;
-    jsm->maybe_sent = w->res.maybe_sent;
     cJSON_Delete(jsm->field_errors);
     jsm->field_errors = w->res.field_errors;
     w->res.field_errors = NULL;
@@ -599,25 +596,6 @@ void wf_jsm_start_create(wf_jsm *jsm, const cJSON *field_values, const char *on_
     free(json);
 }
 
-/* The create call; on_behalf_of, when not NULL, becomes raiseOnBehalfOf. */
-static wf_err create_request(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of, char **issue_key,
-                             char **issue_id)
-{
-    waiter w = {0};
-    wf_jsm_start_create(jsm, field_values, on_behalf_of, on_waited, &w);
-    wf_err rc = wait_for(jsm, &w);
-    *issue_key = w.res.issue_key;
-    *issue_id = w.res.issue_id;
-    w.res.issue_key = w.res.issue_id = NULL;
-    result_clear(&w.res);
-    return rc;
-}
-
-wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id)
-{
-    return create_request(jsm, field_values, NULL, issue_key, issue_id);
-}
-
 /* Every uploaded file must come back with its temporary id. */
 static wf_err read_upload(wf_jsm *jsm, jsm_call *call)
 {
@@ -662,17 +640,6 @@ void wf_jsm_start_upload(wf_jsm *jsm, const wf_jsm_file *files, size_t n, wf_jsm
     defer_failure(jsm, WF_ERR_NOMEM, done, ctx);
 }
 
-wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, char ***temp_ids)
-{
-    waiter w = {0};
-    wf_jsm_start_upload(jsm, files, n, on_waited, &w);
-    wf_err rc = wait_for(jsm, &w);
-    *temp_ids = rc == WF_OK ? w.res.names : NULL;
-    if (rc == WF_OK) w.res.names = NULL;
-    result_clear(&w.res);
-    return rc;
-}
-
 /* An attach answers with the attachments it added; anything else proves
  * nothing, and the request's attachments are listed before any resend. */
 static wf_err read_attach(wf_jsm *jsm, jsm_call *call)
@@ -712,16 +679,6 @@ void wf_jsm_start_attach(wf_jsm *jsm, const char *issue_key, char *const *temp_i
     cJSON_Delete(ids);
     cJSON_Delete(body);
     free(json);
-}
-
-wf_err wf_jsm_attach_temporary(wf_jsm *jsm, const char *issue_key, char *const *temp_ids, size_t n,
-                               bool is_public)
-{
-    waiter w = {0};
-    wf_jsm_start_attach(jsm, issue_key, temp_ids, n, is_public, on_waited, &w);
-    wf_err rc = wait_for(jsm, &w);
-    result_clear(&w.res);
-    return rc;
 }
 
 void wf_jsm_free_names(char **names, size_t n)
@@ -863,12 +820,6 @@ wf_err wf_jsm_delete_issue(wf_jsm *jsm, const char *issue_key)
 /* ---- customers (issue 12: raise requests on behalf of the submitter) ---- */
 
 long wf_jsm_last_status(const wf_jsm *jsm) { return jsm->status; }
-
-wf_err wf_jsm_create_request_as(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of,
-                                char **issue_key, char **issue_id)
-{
-    return create_request(jsm, field_values, on_behalf_of, issue_key, issue_id);
-}
 
 /* query escaped for a URL; NULL when out of memory. Free with curl_free(). */
 static char *escape_query(wf_jsm *jsm, const char *query)

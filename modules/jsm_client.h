@@ -45,12 +45,10 @@ wf_err wf_jsm_open(const wf_config *cfg, wf_log *log, wf_run_stats *stats,
 void wf_jsm_close(wf_jsm *jsm);
 
 /* About the last failed call: an operator's sentence (operation, HTTP status,
- * Jira's own message), Jira's per-field "errors" object of a 400 (or NULL),
- * and whether a write may have reached Jira. Owned by jsm, valid until the
- * next call. */
+ * Jira's own message) and Jira's per-field "errors" object of a 400 (or
+ * NULL). Owned by jsm, valid until the next call. */
 const char *wf_jsm_last_error(const wf_jsm *jsm);
 const cJSON *wf_jsm_last_field_errors(const wf_jsm *jsm);
-bool wf_jsm_last_maybe_sent(const wf_jsm *jsm);
 
 /* GET /rest/api/3/myself: *out receives the user object (caller deletes). */
 wf_err wf_jsm_myself(wf_jsm *jsm, cJSON **out);
@@ -60,18 +58,6 @@ wf_err wf_jsm_get_request_type(wf_jsm *jsm, cJSON **out);
 /* GET the request type's fields; *raw receives the response body (caller frees). */
 wf_err wf_jsm_get_request_type_fields(wf_jsm *jsm, char **raw);
 
-/* POST /rest/servicedeskapi/request with requestFieldValues = field_values.
- * On success *issue_key and *issue_id are set (caller frees). On failure
- * see wf_jsm_last_*; WF_ERR_JIRA_REJECTED carries the 400's field errors. */
-wf_err wf_jsm_create_request(wf_jsm *jsm, const cJSON *field_values, char **issue_key, char **issue_id);
-
-/* Step 1 of attaching: uploads files as temporary attachments (multipart,
- * field "file", X-Atlassian-Token: no-check). *temp_ids receives n ids in
- * the order of files (caller frees each and the array). Safe to repeat. */
-wf_err wf_jsm_upload_temporary(wf_jsm *jsm, const wf_jsm_file *files, size_t n, char ***temp_ids);
-/* Step 2: attaches the temporary files to issue_key (public or internal). */
-wf_err wf_jsm_attach_temporary(wf_jsm *jsm, const char *issue_key, char *const *temp_ids, size_t n,
-                               bool is_public);
 /* Lists the file names attached to issue_key (all pages). *names has *n
  * strings; free with wf_jsm_free_names(). */
 wf_err wf_jsm_list_attachments(wf_jsm *jsm, const char *issue_key, char ***names, size_t *n);
@@ -93,11 +79,6 @@ wf_err wf_jsm_delete_issue(wf_jsm *jsm, const char *issue_key);
 
 /* The HTTP status of the last call (0 when no reply came). Never fails. */
 long wf_jsm_last_status(const wf_jsm *jsm);
-
-/* wf_jsm_create_request with raiseOnBehalfOf = on_behalf_of (an accountId;
- * NULL: the job's own account reports the request). Same errors. */
-wf_err wf_jsm_create_request_as(wf_jsm *jsm, const cJSON *field_values, const char *on_behalf_of,
-                                char **issue_key, char **issue_id);
 
 /* GET /rest/servicedeskapi/servicedesk/{id}/customer?query=&start=&limit=
  * (experimental: sent with X-ExperimentalApi: opt-in). *page receives one

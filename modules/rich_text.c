@@ -143,12 +143,6 @@ int wf_adf_add_break(cJSON *block)
     return 0;
 }
 
-bool wf_adf_block_empty(const cJSON *block)
-{
-    const cJSON *content = content_of(block);
-    return !content || !content->child;
-}
-
 int wf_adf_add_text(cJSON *doc, const char *text)
 {
     for (const char *p = text;;) {

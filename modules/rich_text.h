@@ -56,9 +56,6 @@ int wf_adf_add_inline(cJSON *block, const char *text, size_t len, unsigned marks
 /* Appends a hard line break to block. Returns 0, or -1 when out of memory. */
 int wf_adf_add_break(cJSON *block);
 
-/* Whether block has no inline content yet. */
-bool wf_adf_block_empty(const cJSON *block);
-
 /* Removes trailing empty paragraphs (and a trailing hard break of the last
  * block), so that a document does not end in blank lines. */
 void wf_adf_trim_end(cJSON *doc);

@@ -4,7 +4,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tracker.h"
 #include "tracker_backend.h"
-#include "sqlite_loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,11 +33,6 @@ const char *wf_tracker_kind(const wf_tracker *t) { return t->be->kind; }
 bool wf_tracker_target_is_pg(const char *target)
 {
     return target && (strncasecmp(target, "postgresql://", 13) == 0 || strncasecmp(target, "postgres://", 11) == 0);
-}
-
-bool wf_tracker_load_library(const char *target)
-{
-    return wf_tracker_target_is_pg(target) || wf_sqlite_load();
 }
 
 wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t errlen)
@@ -351,14 +345,10 @@ static char *dup_or_null(const char *s, bool *ok)
     return copy;
 }
 
-/* Copies the prefetched row of key into row; false when it is not there
- * (or a copy failed: the caller then asks the tracker). */
-static bool cached_get(wf_tracker *t, const char *key, wf_tracker_row *row)
+/* Copies the prefetched row hit into row, which the caller frees; false
+ * when a copy failed (row then holds nothing to free). */
+static bool copy_cached(const wf_tracker_row *hit, wf_tracker_row *row)
 {
-    wf_tracker_row probe;
-    snprintf(probe.key, sizeof probe.key, "%s", key);
-    const wf_tracker_row *hit = t->ncache ? bsearch(&probe, t->cache, t->ncache, sizeof *t->cache, cmp_row_key) : NULL;
-    if (!hit) return false;
     bool ok = true;
     *row = *hit;
     row->source_id = dup_or_null(hit->source_id, &ok);
@@ -372,6 +362,16 @@ static bool cached_get(wf_tracker *t, const char *key, wf_tracker_row *row)
     row->updated_at = dup_or_null(hit->updated_at, &ok);
     if (!ok) wf_tracker_row_free(row);
     return ok;
+}
+
+/* Copies the prefetched row of key into row; false when it is not there
+ * (or a copy failed: the caller then asks the tracker). */
+static bool cached_get(wf_tracker *t, const char *key, wf_tracker_row *row)
+{
+    wf_tracker_row probe;
+    snprintf(probe.key, sizeof probe.key, "%s", key);
+    const wf_tracker_row *hit = t->ncache ? bsearch(&probe, t->cache, t->ncache, sizeof *t->cache, cmp_row_key) : NULL;
+    return hit && copy_cached(hit, row);
 }
 
 static int cmp_row_source(const void *a, const void *b)
@@ -400,7 +400,7 @@ wf_err wf_tracker_get_prefetched_by_source(wf_tracker *t, const char *source_id,
     if ((hit > t->by_source && cmp_row_source(hit - 1, hit) == 0) ||
         (hit + 1 < t->by_source + t->ncache && cmp_row_source(hit + 1, hit) == 0))
         return WF_OK;
-    if (!cached_get(t, (*hit)->key, row)) return WF_ERR_NOMEM;
+    if (!copy_cached(*hit, row)) return WF_ERR_NOMEM;
     *found = true;
     return WF_OK;
 }
@@ -568,7 +568,6 @@ wf_err wf_tracker_set_key_scheme(wf_tracker *t, const char *scheme)
     free(t->key_scheme);
     t->key_scheme = strdup(scheme);
     t->scheme_checked = false;
-    t->keys_follow_scheme = -1;
     return t->key_scheme ? WF_OK : WF_ERR_NOMEM;
 }
 
@@ -587,20 +586,16 @@ static void check_scheme_before_insert(wf_tracker *t)
     else if (strcmp(recorded, t->key_scheme) != 0 && strcmp(recorded, KEY_SCHEME_MIXED) != 0)
         wf_tracker_meta_set(t, KEY_SCHEME_META, KEY_SCHEME_MIXED);
     free(recorded);
-    t->keys_follow_scheme = -1;
 }
 
 bool wf_tracker_keys_follow_scheme(wf_tracker *t)
 {
     if (!t->key_scheme) return false;
-    if (t->keys_follow_scheme < 0) {
-        char *recorded = NULL;
-        bool same = wf_tracker_meta_get(t, KEY_SCHEME_META, &recorded) == WF_OK && recorded &&
-                    strcmp(recorded, t->key_scheme) == 0;
-        free(recorded);
-        t->keys_follow_scheme = same;
-    }
-    return t->keys_follow_scheme == 1;
+    char *recorded = NULL;
+    bool same = wf_tracker_meta_get(t, KEY_SCHEME_META, &recorded) == WF_OK && recorded &&
+                strcmp(recorded, t->key_scheme) == 0;
+    free(recorded);
+    return same;
 }
 
 /* ---- transactions spanning several calls ---------------------------------- */

@@ -54,13 +54,6 @@ typedef struct wf_tracker_row {
  * wf_tracker_close(). */
 wf_err wf_tracker_open(const char *path, wf_tracker **out, char *errbuf, size_t errlen);
 
-/* Loads the library the backend of target needs (SQLite's, which the
- * program maps on first use; a PostgreSQL tracker needs none), so that a
- * caller can place that cost inside a wait rather than on the way to
- * wf_tracker_open(). Optional: the open loads it anyway. Returns false when
- * it cannot be loaded, which the open then reports; never allocates. */
-bool wf_tracker_load_library(const char *target);
-
 /* Closes the tracker. NULL is allowed. */
 void wf_tracker_close(wf_tracker *t);
 
@@ -116,8 +109,8 @@ wf_err wf_tracker_get_prefetched_by_source(wf_tracker *t, const char *source_id,
 wf_err wf_tracker_set_key_scheme(wf_tracker *t, const char *scheme);
 
 /* True when every key in t was computed with the scheme set above: its
- * meta table records that scheme, and no other was ever mixed in. Reads
- * the meta table on the first call only; a failed read is false. */
+ * meta table records that scheme, and no other was ever mixed in. One
+ * read of the meta table; a failed read is false. */
 bool wf_tracker_keys_follow_scheme(wf_tracker *t);
 
 /* Intent before effect: commits that key is about to be created in JSM

@@ -133,11 +133,10 @@ struct wf_tracker {
     /* The same rows by source id and time, built on the first lookup. */
     const wf_tracker_row **by_source;
     /* The key scheme this process records (wf_tracker_set_key_scheme()),
-     * whether the tracker's own was checked before this process's first
-     * insert, and whether every key follows it (-1: not read yet). */
+     * and whether the tracker's own was checked before this process's
+     * first insert. */
     char *key_scheme;
     bool scheme_checked;
-    int keys_follow_scheme;
 };
 
 extern const wf_tracker_backend wf_tracker_sqlite_backend;

@@ -283,10 +283,16 @@ static void sqlite_close(wf_tracker *t)
     t->impl = NULL;
 }
 
+/* Statement id, compiled on its first use and kept for the connection's
+ * life. Returns SQLite's result code. */
+static int compiled(sqlite_impl *s, wf_sql id)
+{
+    return s->stmts[id] ? SQLITE_OK : sqlite3_prepare_v2(s->db, sqlite_sql[id], -1, &s->stmts[id], NULL);
+}
+
 static void sqlite_prepare(wf_tracker *t, wf_sql id)
 {
-    sqlite_impl *s = impl(t);
-    if (s && !s->stmts[id]) sqlite3_prepare_v2(s->db, sqlite_sql[id], -1, &s->stmts[id], NULL);
+    if (impl(t)) compiled(impl(t), id);
 }
 
 struct wf_sql_cols { sqlite3_stmt *st; };
@@ -295,8 +301,7 @@ static wf_err sqlite_run(wf_tracker *t, wf_sql id, const char *doing, const wf_s
                          wf_sql_row_fn on_row, void *ctx, long *changes)
 {
     sqlite_impl *s = impl(t);
-    int rc = SQLITE_OK;
-    if (!s->stmts[id]) rc = sqlite3_prepare_v2(s->db, sqlite_sql[id], -1, &s->stmts[id], NULL);
+    int rc = compiled(s, id);
     sqlite3_stmt *st = s->stmts[id];
     for (int i = 0; rc == SQLITE_OK && i < nargs; i++) {
         if (args[i].type == 't')
